@@ -1,0 +1,42 @@
+# Set-up and everyday commands. `make test` and `make demo` work on a fresh machine: they create .venv,
+# install torch (a CPU build where there is no NVIDIA GPU) and this package with its dev extras.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+# Without an NVIDIA driver, pin the CPU build that pip finds locally instead of a multi-GB CUDA build.
+TORCH_SPEC := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo "torch" || echo "torch==$(TORCH_VERSION)")
+STAMP := $(VENV)/.installed
+
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install test lint demo benchmark clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q tests
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check modeling_ddrnet dataset_builders metrics
+
+demo: install
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python scripts/demo.py
+
+benchmark: install
+	$(BIN)/python scripts/benchmark.py --device auto
+
+clean:
+	rm -rf outputs .pytest_cache

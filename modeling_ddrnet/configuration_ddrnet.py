@@ -1,0 +1,195 @@
+"""DDRNet model configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import PreTrainedConfig
+
+# The 19 Cityscapes evaluation classes, in train-id order.
+CITYSCAPES_CLASS_NAMES = (
+    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",
+    "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
+)  # fmt: skip
+
+# Per-class cross-entropy weights of the original Cityscapes recipe (train-id order), shared by
+# DDRNet.pytorch, PIDNet and mmsegmentation.
+CITYSCAPES_CLASS_WEIGHTS = (
+    0.8373, 0.918, 0.866, 1.0345, 1.0166, 0.9969, 0.9754, 1.0489, 0.8786, 1.0023,
+    0.9539, 0.9843, 1.1116, 0.9037, 1.0865, 1.0955, 1.0865, 1.1529, 1.0507,
+)  # fmt: skip
+
+NAMED_CLASS_WEIGHTS = {"cityscapes": CITYSCAPES_CLASS_WEIGHTS}
+
+# The published variants differ only in widths and depths (Hong et al. 2021, Table 1 and the official code).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "ddrnet-23-slim": {
+        "base_channels": 32,
+        "stem_depths": [2, 2],
+        "context_channel_multipliers": [4, 8],
+        "context_depths": [2, 2],
+        "detail_depths": [2, 2],
+        "spp_channels": 128,
+        "head_channels": 64,
+    },
+    "ddrnet-23": {
+        "base_channels": 64,
+        "stem_depths": [2, 2],
+        "context_channel_multipliers": [4, 8],
+        "context_depths": [2, 2],
+        "detail_depths": [2, 2],
+        "spp_channels": 128,
+        "head_channels": 128,
+    },
+    "ddrnet-39": {
+        "base_channels": 64,
+        "stem_depths": [3, 4],
+        "context_channel_multipliers": [4, 4, 8],
+        "context_depths": [3, 3, 3],
+        "detail_depths": [3, 3, 3],
+        "spp_channels": 128,
+        "head_channels": 256,
+    },
+}
+
+
+class DDRNetConfig(PreTrainedConfig):
+    r"""
+    Configuration of a DDRNet (Deep Dual-resolution Network) for semantic segmentation.
+
+    The network keeps two branches after the stem: a *detail* branch at 1/8 of the input resolution with
+    `2 * base_channels` channels, and a *context* branch that keeps halving its resolution. After every bilateral
+    stage the branches exchange information (bilateral fusion). The context branch ends in a DAPPM pyramid
+    pooling module whose output is added to the detail branch before the segmentation head.
+
+    Args:
+        base_channels (`int`, *optional*, defaults to 32):
+            Width of the stem ("planes" in the original code). The detail branch has `2 * base_channels` channels.
+        stem_depths (`list[int]`, *optional*, defaults to `[2, 2]`):
+            Number of basic blocks at 1/4 and 1/8 resolution, before the branches split.
+        context_channel_multipliers (`list[int]`, *optional*, defaults to `[4, 8]`):
+            Width of the context branch in each bilateral stage, as a multiple of `base_channels`. A stage whose
+            width grows halves the resolution; the multiplier must be 4 or 8 (1/16 or 1/32 resolution).
+        context_depths (`list[int]`, *optional*, defaults to `[2, 2]`):
+            Basic blocks of the context branch in each bilateral stage.
+        detail_depths (`list[int]`, *optional*, defaults to `[2, 2]`):
+            Basic blocks of the detail branch in each bilateral stage.
+        spp_channels (`int`, *optional*, defaults to 128):
+            Width of each DAPPM branch.
+        head_channels (`int`, *optional*, defaults to 64):
+            Width of the hidden layer of the segmentation heads.
+        use_auxiliary_head (`bool`, *optional*, defaults to `True`):
+            Whether to build the auxiliary head on the detail branch; it runs in training mode only.
+        auxiliary_loss_weight (`float`, *optional*, defaults to 0.4):
+            Weight of the auxiliary loss in the total loss.
+        use_ohem (`bool`, *optional*, defaults to `True`):
+            Online hard example mining: average the loss over the hardest pixels only.
+        ohem_threshold (`float`, *optional*, defaults to 0.9):
+            Pixels whose probability of the true class is below this value are kept.
+        ohem_min_kept (`int`, *optional*, defaults to 131072):
+            At least this many pixels per batch are kept.
+        class_weights (`list[float]` or `str`, *optional*):
+            Cross-entropy weight of each class, or the name of a known set (`"cityscapes"`).
+        semantic_loss_ignore_index (`int`, *optional*, defaults to 255):
+            Label value that the loss and the metrics ignore.
+        align_corners (`bool`, *optional*, defaults to `False`):
+            `align_corners` of every bilinear interpolation; the original weights need `False`.
+        batch_norm_momentum (`float`, *optional*, defaults to 0.1):
+            Momentum of every batch normalization layer.
+        batch_norm_eps (`float`, *optional*, defaults to 1e-5):
+            Epsilon of every batch normalization layer.
+        num_channels (`int`, *optional*, defaults to 3):
+            Number of input channels.
+    """
+
+    model_type = "ddrnet"
+
+    def __init__(
+        self,
+        base_channels: int = 32,
+        stem_depths: list[int] | None = None,
+        context_channel_multipliers: list[int] | None = None,
+        context_depths: list[int] | None = None,
+        detail_depths: list[int] | None = None,
+        spp_channels: int = 128,
+        head_channels: int = 64,
+        use_auxiliary_head: bool = True,
+        auxiliary_loss_weight: float = 0.4,
+        use_ohem: bool = True,
+        ohem_threshold: float = 0.9,
+        ohem_min_kept: int = 131072,
+        class_weights: list[float] | str | None = None,
+        semantic_loss_ignore_index: int = 255,
+        align_corners: bool = False,
+        batch_norm_momentum: float = 0.1,
+        batch_norm_eps: float = 1e-5,
+        num_channels: int = 3,
+        **kwargs,
+    ):
+        if "id2label" not in kwargs and "num_labels" not in kwargs:
+            kwargs["id2label"] = dict(enumerate(CITYSCAPES_CLASS_NAMES))
+            kwargs.setdefault("label2id", {name: index for index, name in enumerate(CITYSCAPES_CLASS_NAMES)})
+        super().__init__(**kwargs)
+        self.base_channels = base_channels
+        self.stem_depths = list(stem_depths or [2, 2])
+        self.context_channel_multipliers = list(context_channel_multipliers or [4, 8])
+        self.context_depths = list(context_depths or [2, 2])
+        self.detail_depths = list(detail_depths or [2, 2])
+        self.spp_channels = spp_channels
+        self.head_channels = head_channels
+        self.use_auxiliary_head = use_auxiliary_head
+        self.auxiliary_loss_weight = auxiliary_loss_weight
+        self.use_ohem = use_ohem
+        self.ohem_threshold = ohem_threshold
+        self.ohem_min_kept = ohem_min_kept
+        if isinstance(class_weights, str) and class_weights not in NAMED_CLASS_WEIGHTS:
+            raise ValueError(
+                f"DDRNetConfig: unknown class_weights={class_weights!r}; expected a list of floats or one of "
+                f"{sorted(NAMED_CLASS_WEIGHTS)}."
+            )
+        class_weights = NAMED_CLASS_WEIGHTS.get(class_weights, class_weights)
+        self.class_weights = None if class_weights is None else list(class_weights)
+        self.semantic_loss_ignore_index = semantic_loss_ignore_index
+        self.align_corners = align_corners
+        self.batch_norm_momentum = batch_norm_momentum
+        self.batch_norm_eps = batch_norm_eps
+        self.num_channels = num_channels
+        self._check()
+
+    def _check(self) -> None:
+        def fail(name: str, value: Any, expected: str) -> None:
+            raise ValueError(f"DDRNetConfig: invalid {name}={value!r}; expected {expected}.")
+
+        for name in ("base_channels", "spp_channels", "head_channels", "num_channels", "ohem_min_kept"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                fail(name, value, "a positive integer")
+        if len(self.stem_depths) != 2 or min(self.stem_depths) < 1:
+            fail("stem_depths", self.stem_depths, "two positive integers (blocks at 1/4 and 1/8 resolution)")
+        num_stages = len(self.context_channel_multipliers)
+        if num_stages < 2:
+            fail("context_channel_multipliers", self.context_channel_multipliers, "at least two stages")
+        if any(m not in (4, 8) for m in self.context_channel_multipliers) or sorted(
+            self.context_channel_multipliers
+        ) != list(self.context_channel_multipliers):
+            fail("context_channel_multipliers", self.context_channel_multipliers, "non-decreasing values among 4, 8")
+        for name in ("context_depths", "detail_depths"):
+            depths = getattr(self, name)
+            if len(depths) != num_stages or min(depths) < 1:
+                fail(name, depths, f"{num_stages} positive integers, one per bilateral stage")
+        if not 0.0 <= self.ohem_threshold <= 1.0:
+            fail("ohem_threshold", self.ohem_threshold, "a probability in [0, 1]")
+        if self.auxiliary_loss_weight < 0:
+            fail("auxiliary_loss_weight", self.auxiliary_loss_weight, "a non-negative number")
+        if self.class_weights is not None and len(self.class_weights) != self.num_labels:
+            fail("class_weights", self.class_weights, f"{self.num_labels} values (one per label)")
+
+    @classmethod
+    def from_variant(cls, name: str, **overrides: Any) -> DDRNetConfig:
+        """Build the configuration of a published variant (`"ddrnet-23-slim"`, `"ddrnet-23"`, `"ddrnet-39"`)."""
+        if name not in VARIANTS:
+            raise ValueError(f"Unknown DDRNet variant {name!r}; valid variants: {', '.join(VARIANTS)}.")
+        return cls(**{**VARIANTS[name], **overrides})
+
+
+__all__ = ["DDRNetConfig", "VARIANTS", "CITYSCAPES_CLASS_NAMES", "CITYSCAPES_CLASS_WEIGHTS"]
