@@ -28,3 +28,13 @@ def tiny_config(**overrides) -> DDRNetConfig:
 def tiny_model() -> DDRNetForSemanticSegmentation:
     torch.manual_seed(0)
     return DDRNetForSemanticSegmentation(tiny_config())
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """A small synthetic Cityscapes shared by the data, training and script tests (do not modify it)."""
+    from dataset_builders.cityscapes.synthetic import make_synthetic_cityscapes
+
+    root = tmp_path_factory.mktemp("synthetic_cityscapes")
+    make_synthetic_cityscapes(root, num_train=6, num_val=3, num_test=2, height=64, width=128, seed=0)
+    return root

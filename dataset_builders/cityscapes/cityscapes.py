@@ -1,0 +1,200 @@
+"""Cityscapes (fine annotations) as a local `datasets` builder that reads the original project's split files.
+
+Example:
+    from dataset_builders.cityscapes import load_cityscapes
+    splits = load_cityscapes("/data/cityscapes")      # reads /data/cityscapes/lists/{train,val,test,trainval}.lst
+    splits["validation"][0]["label"]                   # PIL image of train ids 0..18, 255 = ignore
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from modeling_ddrnet.cityscapes import CLASS_NAMES, IGNORE_INDEX, KNOWN_LABEL_IDS, LABEL_ID_TO_TRAIN_ID
+
+from .split_lists import SPLIT_FILES, CityscapesDataError, Sample, read_split_file
+
+_DESCRIPTION = "Cityscapes fine annotations, 19 evaluation classes as train ids (255 = ignore)."
+_CITATION = """@inproceedings{Cordts2016Cityscapes,
+  title={The Cityscapes Dataset for Semantic Urban Scene Understanding},
+  author={Cordts, Marius and Omran, Mohamed and Ramos, Sebastian and Rehfeld, Timo and Enzweiler, Markus and
+          Benenson, Rodrigo and Franke, Uwe and Roth, Stefan and Schiele, Bernt},
+  booktitle={CVPR},
+  year={2016}
+}"""
+TRAIN_ID_SUFFIX = "_labelTrainIds.png"
+
+
+@dataclass
+class CityscapesConfig(datasets.BuilderConfig):
+    """`list_dir`: folder of the split files; `fingerprint`: digest of the lists and the files they name."""
+
+    list_dir: str | None = None
+    fingerprint: str | None = None
+
+
+def find_split_files(list_dir: Path) -> dict[str, Path]:
+    present = {split: list_dir / name for split, name in SPLIT_FILES.items() if (list_dir / name).is_file()}
+    if not present:
+        raise CityscapesDataError(
+            f"No split file in {list_dir} (expected any of {', '.join(SPLIT_FILES.values())}); "
+            "write them with scripts/make_lists.py --data_dir <root>."
+        )
+    return present
+
+
+def read_samples(data_dir: Path, split_files: dict[str, Path]) -> dict[str, list[Sample]]:
+    return {split: read_split_file(path, data_dir, with_labels=split != "test") for split, path in split_files.items()}
+
+
+def fingerprint(data_dir: Path, split_files: dict[str, Path], samples: dict[str, list[Sample]]) -> str:
+    """Changes when a split file or any file it names changes (size or modification time)."""
+    digest = hashlib.sha256()
+    for split, path in sorted(split_files.items()):
+        digest.update(f"{split}\0".encode() + path.read_bytes())
+    for split_samples in samples.values():
+        for sample in split_samples:
+            for relative in (sample.image, sample.label):
+                if relative is not None:
+                    stat = os.stat(data_dir / relative)
+                    digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def read_label_as_train_ids(path: Path, source: str) -> np.ndarray:
+    """Decode a label PNG into train ids; `*_labelTrainIds.png` files are taken as they are."""
+    try:
+        with Image.open(path) as label_image:
+            label = np.asarray(label_image)
+    except (OSError, UnidentifiedImageError, SyntaxError) as error:
+        raise CityscapesDataError(f"{source}: cannot decode label {path}: {error}") from error
+    if label.ndim != 2:
+        raise CityscapesDataError(f"{source}: label {path} must be a single-channel image, got shape {label.shape}")
+    values = np.unique(label)
+    if path.name.endswith(TRAIN_ID_SUFFIX):
+        bad = [int(v) for v in values if v >= len(CLASS_NAMES) and v != IGNORE_INDEX]
+        if bad:
+            raise CityscapesDataError(f"{source}: train ids out of range in {path}: {bad[:10]} (valid: 0..18, 255)")
+        return label.astype(np.uint8)
+    bad = [int(v) for v in values if int(v) not in KNOWN_LABEL_IDS]
+    if bad:
+        raise CityscapesDataError(f"{source}: label ids out of range in {path}: {bad[:10]} (valid: 0..33)")
+    return LABEL_ID_TO_TRAIN_ID[label]
+
+
+def read_image(path: Path, source: str) -> tuple[bytes, tuple[int, int]]:
+    """Raw PNG/JPEG bytes (stored as they are) and the (width, height), after checking the file decodes."""
+    data = path.read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            size = image.size
+            image.verify()
+    except (OSError, UnidentifiedImageError, SyntaxError) as error:
+        raise CityscapesDataError(f"{source}: cannot decode image {path}: {error}") from error
+    return data, size
+
+
+class Cityscapes(datasets.GeneratorBasedBuilder):
+    """Cityscapes from a local download, split by the `.lst` files of the original DDRNet/HRNet code."""
+
+    BUILDER_CONFIG_CLASS = CityscapesConfig
+    VERSION = datasets.Version("1.0.0")
+
+    def __init__(self, data_dir: str | os.PathLike, list_dir: str | os.PathLike | None = None, **kwargs):
+        root = Path(data_dir)
+        if not root.is_dir():
+            raise CityscapesDataError(f"data_dir does not exist or is not a folder: {root}")
+        lists = Path(list_dir) if list_dir is not None else root / "lists"
+        self._split_files = find_split_files(lists)
+        self._samples = read_samples(root, self._split_files)
+        super().__init__(
+            data_dir=str(root.resolve()),
+            list_dir=str(lists.resolve()),
+            fingerprint=fingerprint(root, self._split_files, self._samples),
+            **kwargs,
+        )
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            homepage="https://www.cityscapes-dataset.com",
+            license="Cityscapes licence (non-commercial research and teaching); see the dataset card.",
+            features=datasets.Features(
+                {
+                    "image": datasets.Image(),
+                    "label": datasets.Image(),
+                    "name": datasets.Value("string"),
+                    "city": datasets.Value("string"),
+                }
+            ),
+        )
+
+    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+        return [
+            datasets.SplitGenerator(name=split, gen_kwargs={"samples": samples})
+            for split, samples in self._samples.items()
+        ]
+
+    def _generate_examples(self, samples: list[Sample]):
+        data_dir = Path(self.config.data_dir)
+        for index, sample in enumerate(samples):
+            image_bytes, image_size = read_image(data_dir / sample.image, sample.source)
+            label = None
+            if sample.label is not None:
+                train_ids = read_label_as_train_ids(data_dir / sample.label, sample.source)
+                label_size = (train_ids.shape[1], train_ids.shape[0])
+                if label_size != image_size:
+                    raise CityscapesDataError(
+                        f"{sample.source}: image {sample.image} is {image_size[0]}x{image_size[1]} but label "
+                        f"{sample.label} is {label_size[0]}x{label_size[1]} (width x height)"
+                    )
+                label = {"bytes": encode_png(train_ids), "path": None}
+            yield (
+                index,
+                {
+                    "image": {"bytes": image_bytes, "path": None},
+                    "label": label,
+                    "name": sample.name,
+                    "city": sample.city,
+                },
+            )
+
+
+def load_cityscapes(
+    data_dir: str | os.PathLike,
+    list_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    num_proc: int | None = None,
+) -> datasets.DatasetDict:
+    """Prepare (once, then from the cache) and return the splits named by the split files.
+
+    Splits: `train`, `validation`, `test`, `trainval`, those whose file exists. The test split has no `label`.
+    Raises `CityscapesDataError` naming the file and line at fault; a failed preparation leaves no cache behind.
+    """
+    builder = Cityscapes(data_dir=data_dir, list_dir=list_dir, cache_dir=None if cache_dir is None else str(cache_dir))
+    try:
+        builder.download_and_prepare(num_proc=num_proc)
+    except datasets.exceptions.DatasetGenerationError as error:
+        cause = error.__cause__
+        if isinstance(cause, CityscapesDataError):
+            raise cause from None
+        raise
+    splits = builder.as_dataset()
+    if "test" in splits:
+        splits["test"] = splits["test"].remove_columns("label")
+    return splits
