@@ -147,7 +147,8 @@ class DDRNetConfig(PreTrainedConfig):
                 f"DDRNetConfig: unknown class_weights={class_weights!r}; expected a list of floats or one of "
                 f"{sorted(NAMED_CLASS_WEIGHTS)}."
             )
-        class_weights = NAMED_CLASS_WEIGHTS.get(class_weights, class_weights)
+        if isinstance(class_weights, str):
+            class_weights = NAMED_CLASS_WEIGHTS[class_weights]
         self.class_weights = None if class_weights is None else list(class_weights)
         self.semantic_loss_ignore_index = semantic_loss_ignore_index
         self.align_corners = align_corners

@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+class ClassWeights:
+    """Per-class loss weights, materialized once per device and dtype.
+
+    Kept out of the module's buffers on purpose: a non-persistent buffer is not in the checkpoint, and a model
+    built on the meta device by `from_pretrained` would leave it uninitialized.
+    """
+
+    def __init__(self, values: Sequence[float] | None):
+        self.values = None if values is None else tuple(float(v) for v in values)
+        self._tensors: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+
+    def on(self, reference: torch.Tensor) -> torch.Tensor | None:
+        if self.values is None:
+            return None
+        key = (reference.device, reference.dtype)
+        if key not in self._tensors:
+            self._tensors[key] = torch.tensor(self.values, device=reference.device, dtype=reference.dtype)
+        return self._tensors[key]
 
 
 class OhemCrossEntropyLoss(nn.Module):
@@ -22,13 +44,13 @@ class OhemCrossEntropyLoss(nn.Module):
         threshold: float = 0.9,
         min_kept: int = 131072,
         ignore_index: int = 255,
-        class_weights: torch.Tensor | None = None,
+        class_weights: Sequence[float] | None = None,
     ):
         super().__init__()
         self.threshold = threshold
         self.min_kept = max(1, min_kept)
         self.ignore_index = ignore_index
-        self.register_buffer("class_weights", class_weights, persistent=False)
+        self.class_weights = ClassWeights(class_weights)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """
@@ -38,7 +60,7 @@ class OhemCrossEntropyLoss(nn.Module):
         Returns:
             A scalar loss.
         """
-        weight = None if self.class_weights is None else self.class_weights.to(logits.dtype)
+        weight = self.class_weights.on(logits)
         pixel_losses = F.cross_entropy(
             logits, labels, weight=weight, ignore_index=self.ignore_index, reduction="none"
         ).flatten()
@@ -62,11 +84,11 @@ class OhemCrossEntropyLoss(nn.Module):
 class WeightedCrossEntropyLoss(nn.Module):
     """Plain class-weighted cross entropy that skips `ignore_index`."""
 
-    def __init__(self, ignore_index: int = 255, class_weights: torch.Tensor | None = None):
+    def __init__(self, ignore_index: int = 255, class_weights: Sequence[float] | None = None):
         super().__init__()
         self.ignore_index = ignore_index
-        self.register_buffer("class_weights", class_weights, persistent=False)
+        self.class_weights = ClassWeights(class_weights)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        weight = None if self.class_weights is None else self.class_weights.to(logits.dtype)
+        weight = self.class_weights.on(logits)
         return F.cross_entropy(logits, labels, weight=weight, ignore_index=self.ignore_index)

@@ -361,7 +361,7 @@ class DDRNetForSemanticSegmentation(DDRNetPreTrainedModel):
         self.ddrnet = DDRNetModel(config)
         self.decode_head = DDRNetSegmentationHead(config, 4 * config.base_channels)
         self.aux_head = DDRNetSegmentationHead(config, 2 * config.base_channels) if config.use_auxiliary_head else None
-        class_weights = None if config.class_weights is None else torch.tensor(config.class_weights)
+        class_weights = config.class_weights
         if config.use_ohem:
             self.loss_fct = OhemCrossEntropyLoss(
                 config.ohem_threshold, config.ohem_min_kept, config.semantic_loss_ignore_index, class_weights

@@ -38,3 +38,35 @@ def synthetic_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic_cityscapes")
     make_synthetic_cityscapes(root, num_train=6, num_val=3, num_test=2, height=64, width=128, seed=0)
     return root
+
+
+def run_script(script: str, *args: str, config: str | None = None, timeout: int = 600):
+    """Run scripts/<script> in a subprocess, through `accelerate launch` when `config` names an accelerate config."""
+    import subprocess
+
+    path = str(REPO_ROOT / "scripts" / script)
+    if config is None:
+        command = [sys.executable, path, *args]
+    else:
+        config_file = str(REPO_ROOT / "configs" / "accelerate" / config)
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config_file, path, *args]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO_ROOT)
+
+
+TINY_TRAINING_ARGS = (
+    "--base_size", "128", "--crop_size", "64", "64", "--per_device_train_batch_size", "2",
+    "--num_workers", "0", "--logging_steps", "1", "--ohem_min_kept", "500", "--num_eval_images_to_log", "2",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A saved tiny DDRNet (random weights) with its image processor."""
+    from modeling_ddrnet import DDRNetImageProcessor
+
+    path = tmp_path_factory.mktemp("tiny_model")
+    torch.manual_seed(0)
+    DDRNetForSemanticSegmentation(tiny_config()).save_pretrained(path)
+    DDRNetImageProcessor().save_pretrained(path)
+    return path

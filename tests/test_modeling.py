@@ -103,7 +103,7 @@ def test_ohem_matches_the_sorting_reference(min_kept, threshold):
     labels = torch.randint(0, 19, (2, 24, 32))
     labels[0, :5] = 255
     weight = torch.rand(19) + 0.5
-    loss = OhemCrossEntropyLoss(threshold, min_kept, 255, weight)(logits, labels)
+    loss = OhemCrossEntropyLoss(threshold, min_kept, 255, weight.tolist())(logits, labels)
     expected = reference_ohem(logits, labels, threshold, min_kept, 255, weight)
     torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
 
@@ -113,6 +113,22 @@ def test_ohem_with_every_pixel_ignored_is_zero():
     loss = OhemCrossEntropyLoss(0.9, 100)(logits, torch.full((1, 8, 8), 255))
     assert loss.item() == 0.0
     loss.backward()
+
+
+def test_loaded_model_computes_the_loss_with_its_class_weights(tmp_path):
+    # A threshold of 1 keeps every pixel, so the OHEM loss is the mean of the weighted pixel losses.
+    model = DDRNetForSemanticSegmentation(tiny_config(class_weights="cityscapes", ohem_threshold=1.0)).eval()
+    model.save_pretrained(tmp_path)
+    loaded = DDRNetForSemanticSegmentation.from_pretrained(tmp_path).eval()
+    overridden = DDRNetForSemanticSegmentation.from_pretrained(tmp_path, class_weights=[2.0] * 19).eval()
+    pixel_values, labels = torch.randn(1, 3, 32, 32), torch.randint(0, 19, (1, 32, 32))
+    with torch.no_grad():
+        expected = model(pixel_values, labels=labels).loss
+        torch.testing.assert_close(loaded(pixel_values, labels=labels).loss, expected)
+        logits = loaded(pixel_values).logits
+        upsampled = F.interpolate(logits, size=(32, 32), mode="bilinear", align_corners=False)
+        plain = F.cross_entropy(upsampled, labels, reduction="none").mean()
+        torch.testing.assert_close(overridden(pixel_values, labels=labels).loss, 2 * plain)
 
 
 def test_save_and_load_round_trip_is_bitwise(tmp_path, tiny_model):

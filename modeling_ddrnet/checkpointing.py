@@ -1,0 +1,107 @@
+"""Crash-safe saving: every checkpoint and model folder is written aside, then renamed into place.
+
+A run killed at any moment leaves the previous checkpoint and the previous best/last model intact: renames are
+atomic on POSIX file systems, and folders still being written carry a `.tmp` suffix that `find_latest_checkpoint`
+skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from accelerate import Accelerator
+
+CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)$")
+TRAINER_STATE = "trainer_state.json"
+TMP_SUFFIX = ".tmp"
+
+
+def write_json_atomically(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def save_pretrained_atomically(model, image_processor, directory: str | Path, extra_json: dict[str, dict]) -> None:
+    """`save_pretrained` into a sibling folder, then move each file into `directory` with an atomic rename.
+
+    Every file in `directory` is at all times either its complete old or its complete new version.
+    """
+    directory = Path(directory)
+    staging = directory.with_name(directory.name + TMP_SUFFIX)
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging, safe_serialization=True)
+    image_processor.save_pretrained(staging)
+    for name, data in extra_json.items():
+        (staging / name).write_text(json.dumps(data, indent=2) + "\n")
+    directory.mkdir(parents=True, exist_ok=True)
+    for file in sorted(staging.iterdir()):
+        os.replace(file, directory / file.name)
+    staging.rmdir()
+
+
+def checkpoint_step(path: Path) -> int | None:
+    match = CHECKPOINT_PATTERN.match(path.name)
+    return int(match.group(1)) if match and (path / TRAINER_STATE).is_file() else None
+
+
+def list_checkpoints(checkpoints_dir: str | Path) -> list[Path]:
+    """Complete checkpoints, oldest first."""
+    checkpoints_dir = Path(checkpoints_dir)
+    if not checkpoints_dir.is_dir():
+        return []
+    complete = [p for p in checkpoints_dir.iterdir() if p.is_dir() and checkpoint_step(p) is not None]
+    return sorted(complete, key=checkpoint_step)
+
+
+def find_latest_checkpoint(checkpoints_dir: str | Path) -> Path | None:
+    checkpoints = list_checkpoints(checkpoints_dir)
+    return checkpoints[-1] if checkpoints else None
+
+
+def save_checkpoint(
+    accelerator: Accelerator, checkpoints_dir: str | Path, step: int, trainer_state: dict, total_limit: int | None
+) -> Path:
+    """`accelerator.save_state` (model, optimizer, scheduler, scaler, RNG) plus `trainer_state.json`, atomically.
+
+    Must be called on every process. Returns the final checkpoint path.
+    """
+    checkpoints_dir = Path(checkpoints_dir)
+    final = checkpoints_dir / f"step_{step:08d}"
+    staging = final.with_name(final.name + TMP_SUFFIX)
+    if accelerator.is_main_process:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(staging))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (staging / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=2) + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+        if total_limit:
+            for old in list_checkpoints(checkpoints_dir)[:-total_limit]:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def resolve_checkpoint(argument: str, checkpoints_dir: str | Path) -> Path | None:
+    """`latest` -> newest complete checkpoint (None if there is none yet); a path -> that checkpoint."""
+    if argument == "latest":
+        return find_latest_checkpoint(checkpoints_dir)
+    path = Path(argument)
+    if not (path / TRAINER_STATE).is_file():
+        raise FileNotFoundError(
+            f"--resume_from_checkpoint {argument}: not a complete checkpoint (no {TRAINER_STATE} inside)"
+        )
+    return path
+
+
+def load_trainer_state(checkpoint: Path) -> dict:
+    return json.loads((checkpoint / TRAINER_STATE).read_text())

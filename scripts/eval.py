@@ -1,0 +1,108 @@
+#!/usr/bin/env python
+"""Score a DDRNet checkpoint on a Cityscapes split: mean IoU, accuracies and a per-class IoU table.
+
+Single scale at full resolution is the paper's protocol; multi-scale and flip match DDRNet.pytorch's "ms+flip".
+Runs on one device, or on several under `accelerate launch` (each process scores a shard; results are summed).
+
+Examples:
+    python scripts/eval.py --model_name_or_path outputs/ddrnet-23-slim --data_dir /data/cityscapes
+    python scripts/eval.py --model_name_or_path M --data_dir D --scales 0.5 0.75 1.0 1.25 1.5 1.75 --flip \\
+        --output_file results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from dataset_builders.cityscapes import load_cityscapes
+from modeling_ddrnet import DDRNetForSemanticSegmentation
+from modeling_ddrnet.evaluation import evaluate_split
+from modeling_ddrnet.training import make_accelerator
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_name_or_path", required=True, help="Model folder (save_pretrained output).")
+    parser.add_argument("--data_dir", required=True, help="Cityscapes root.")
+    parser.add_argument("--list_dir", default=None, help="Folder of the split files (default: <data_dir>/lists).")
+    parser.add_argument("--cache_dir", default=None, help="datasets cache folder.")
+    parser.add_argument("--split", default="validation", help="Labelled split to score (default: validation).")
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0], help="Input scales to average.")
+    parser.add_argument("--flip", action="store_true", help="Also average horizontally flipped predictions.")
+    parser.add_argument("--sliding_window", action="store_true", help="Predict in windows instead of whole.")
+    parser.add_argument("--window", type=int, nargs=2, default=[1024, 1024], metavar=("H", "W"))
+    parser.add_argument("--stride", type=int, nargs=2, default=None, metavar=("H", "W"), help="Default: --window.")
+    parser.add_argument("--per_device_eval_batch_size", type=int, default=1)
+    parser.add_argument("--num_workers", type=int, default=2)
+    parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default=None)
+    parser.add_argument("--output_file", default=None, help="Write the results as JSON here.")
+    args = parser.parse_args(argv)
+    if any(scale <= 0 for scale in args.scales):
+        parser.error(f"--scales must be positive, got {args.scales}")
+    if args.per_device_eval_batch_size < 1:
+        parser.error("--per_device_eval_batch_size must be at least 1")
+    return args
+
+
+def format_table(results: dict) -> str:
+    rows = [f"{'class':<16}{'IoU':>8}{'accuracy':>10}"]
+    for name, iou in results["per_category_iou"].items():
+        accuracy = results["per_category_accuracy"][name]
+        rows.append(f"{name:<16}{_percent(iou):>8}{_percent(accuracy):>10}")
+    rows.append("-" * 34)
+    rows.append(f"{'mean':<16}{_percent(results['mean_iou']):>8}{_percent(results['mean_accuracy']):>10}")
+    rows.append(f"{'overall accuracy':<24}{_percent(results['overall_accuracy']):>10}")
+    return "\n".join(rows)
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    accelerator = make_accelerator(mixed_precision=args.mixed_precision)
+    with accelerator.main_process_first():
+        splits = load_cityscapes(args.data_dir, args.list_dir, args.cache_dir)
+    if args.split not in splits or "label" not in splits[args.split].column_names:
+        labelled = [name for name, split in splits.items() if "label" in split.column_names]
+        print(f"error: --split {args.split} is not a labelled split; choose from {labelled}", file=sys.stderr)
+        return 2
+    model = DDRNetForSemanticSegmentation.from_pretrained(args.model_name_or_path).to(accelerator.device)
+    window = tuple(args.window) if args.sliding_window else None
+    stride = tuple(args.stride) if args.stride else window
+    result = evaluate_split(
+        model,
+        splits[args.split],
+        accelerator,
+        batch_size=args.per_device_eval_batch_size,
+        num_workers=args.num_workers,
+        scales=args.scales,
+        flip=args.flip,
+        window=window,
+        stride=stride,
+    )
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    results = result.to_json(names)
+    results.update(
+        split=args.split,
+        dataset=Path(args.data_dir).name,
+        scales=args.scales,
+        flip=args.flip,
+        sliding_window=args.sliding_window,
+        model=str(args.model_name_or_path),
+    )
+    if accelerator.is_main_process:
+        print(format_table(results))
+        if args.output_file:
+            Path(args.output_file).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.output_file).write_text(json.dumps(results, indent=2) + "\n")
+            print(f"wrote {args.output_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

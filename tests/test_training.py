@@ -1,0 +1,130 @@
+"""End-to-end runs of scripts/train.py and scripts/eval.py through `accelerate launch` on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import evaluate
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT, TINY_TRAINING_ARGS, run_script
+from safetensors.torch import load_file
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from dataset_builders.cityscapes import load_cityscapes
+from modeling_ddrnet import DDRNetForSemanticSegmentation
+from modeling_ddrnet.data import EvalDataset
+from modeling_ddrnet.inference import predict_probabilities
+
+
+def train(synthetic_root, tiny_model_dir, output_dir, *extra, config="cpu.yaml"):
+    args = ["--model_name_or_path", str(tiny_model_dir), "--data_dir", str(synthetic_root)]
+    args += ["--output_dir", str(output_dir), "--cache_dir", str(output_dir.parent / "cache"), *TINY_TRAINING_ARGS]
+    result = run_script("train.py", *args, *extra, config=config)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def finished_run(synthetic_root, tiny_model_dir, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("train") / "run"
+    extra = ("--max_train_steps", "6", "--eval_steps", "3", "--checkpointing_steps", "3")
+    result = train(synthetic_root, tiny_model_dir, output_dir, *extra)
+    return output_dir, result
+
+
+def scalar_and_image_tags(log_dir):
+    tags = {"scalars": set(), "images": set()}
+    for events in log_dir.rglob("events.out.tfevents.*"):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        tags["scalars"] |= set(accumulator.Tags()["scalars"])
+        tags["images"] |= set(accumulator.Tags()["images"])
+    return tags
+
+
+def test_training_writes_models_checkpoints_and_tensorboard(finished_run):
+    output_dir, result = finished_run
+    for folder in (output_dir, output_dir / "best_model"):
+        assert {"model.safetensors", "config.json", "preprocessor_config.json", "eval_results.json"} <= {
+            p.name for p in folder.iterdir()
+        }
+    assert sorted(p.name for p in (output_dir / "checkpoints").iterdir()) == ["step_00000003", "step_00000006"]
+    results = json.loads((output_dir / "eval_results.json").read_text())
+    assert results["step"] == 6 and 0 <= results["mean_iou"] <= 1
+    assert set(results["per_category_iou"]) >= {"road", "car", "sky"}
+    tags = scalar_and_image_tags(output_dir / "logs")
+    assert {
+        "train/loss",
+        "train/main_loss",
+        "train/aux_loss",
+        "train/learning_rate",
+        "train/images_per_second",
+    } <= tags["scalars"]
+    assert {"eval/mean_iou", "eval/mean_accuracy", "eval/overall_accuracy", "eval_iou/road"} <= tags["scalars"]
+    assert "eval_images/0" in tags["images"]
+    assert "effective batch size 2" in result.stderr + result.stdout
+    model = DDRNetForSemanticSegmentation.from_pretrained(output_dir)
+    assert model.config.class_weights[0] == pytest.approx(0.8373)
+
+
+def test_resume_continues_at_the_same_step_and_learning_rate(finished_run, synthetic_root, tiny_model_dir, tmp_path):
+    output_dir, _ = finished_run
+    resumed = tmp_path / "run"
+    shutil.copytree(output_dir / "checkpoints", resumed / "checkpoints")
+    shutil.rmtree(resumed / "checkpoints" / "step_00000006")
+    extra = ("--max_train_steps", "6", "--eval_steps", "3", "--checkpointing_steps", "3")
+    result = train(synthetic_root, tiny_model_dir, resumed, *extra, "--resume_from_checkpoint", "latest")
+    expected_lr = 0.01 * (1 - 3 / 6) ** 0.9
+    assert f"at step 3, lr {expected_lr:.6g}" in result.stderr
+    uninterrupted = load_file(output_dir / "checkpoints" / "step_00000006" / "model.safetensors")
+    continued = load_file(resumed / "checkpoints" / "step_00000006" / "model.safetensors")
+    for key, value in uninterrupted.items():
+        torch.testing.assert_close(continued[key], value, rtol=0, atol=0, msg=key)
+
+
+def test_two_process_training_writes_once(synthetic_root, tiny_model_dir, tmp_path):
+    output_dir = tmp_path / "ddp"
+    extra = ("--max_train_steps", "2", "--eval_steps", "2", "--checkpointing_steps", "2")
+    result = train(synthetic_root, tiny_model_dir, output_dir, *extra, config="multi_cpu.yaml")
+    assert "2 processes" in result.stderr
+    assert [p.name for p in (output_dir / "checkpoints").iterdir()] == ["step_00000002"]
+    assert len(list((output_dir / "logs").rglob("events.out.tfevents.*"))) >= 1
+    assert (output_dir / "model.safetensors").is_file()
+
+
+def test_eval_script_is_the_same_on_one_and_two_processes_and_equals_the_module(
+    synthetic_root, tiny_model_dir, tmp_path
+):
+    common = ["--model_name_or_path", str(tiny_model_dir), "--data_dir", str(synthetic_root)]
+    common += ["--cache_dir", str(tmp_path / "cache"), "--num_workers", "0"]
+    single = run_script("eval.py", *common, "--output_file", str(tmp_path / "one.json"))
+    assert single.returncode == 0, single.stderr[-3000:]
+    assert "road" in single.stdout and "mean" in single.stdout
+    double = run_script("eval.py", *common, "--output_file", str(tmp_path / "two.json"), config="multi_cpu.yaml")
+    assert double.returncode == 0, double.stderr[-3000:]
+    one = json.loads((tmp_path / "one.json").read_text())
+    two = json.loads((tmp_path / "two.json").read_text())
+    assert one["mean_iou"] == two["mean_iou"] and one["per_category_iou"] == two["per_category_iou"]
+
+    # The same predictions scored by the evaluate module.
+    model = DDRNetForSemanticSegmentation.from_pretrained(tiny_model_dir).eval()
+    split = load_cityscapes(synthetic_root, cache_dir=tmp_path / "cache")["validation"]
+    predictions, references = [], []
+    for sample in EvalDataset(split):
+        probabilities = predict_probabilities(model, sample["pixel_values"][None])
+        predictions.append(probabilities.argmax(1)[0].numpy().astype(np.uint8))
+        references.append(sample["labels"].numpy().astype(np.uint8))
+    metric = evaluate.load(str(REPO_ROOT / "metrics" / "mean_iou"))
+    expected = metric.compute(predictions=predictions, references=references, num_labels=19, ignore_index=255)
+    assert one["mean_iou"] == pytest.approx(expected["mean_iou"], abs=1e-12)
+
+
+def test_eval_script_rejects_an_unlabelled_split(synthetic_root, tiny_model_dir, tmp_path):
+    result = run_script(
+        "eval.py", "--model_name_or_path", str(tiny_model_dir), "--data_dir", str(synthetic_root),
+        "--cache_dir", str(tmp_path / "cache"), "--split", "test",
+    )  # fmt: skip
+    assert result.returncode == 2 and "not a labelled split" in result.stderr
