@@ -26,10 +26,12 @@ $(STAMP): setup.cfg pyproject.toml
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m pytest -q tests
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile
 	$(BIN)/ruff format --check modeling_ddrnet dataset_builders metrics
 
 demo: install
