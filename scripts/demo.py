@@ -54,40 +54,111 @@ def main(argv: list[str] | None = None) -> int:
     config = CONFIGS / ("single_gpu.yaml" if use_gpu else "cpu.yaml")
 
     if not (data_dir / "lists" / "train.lst").is_file():
-        run("Generate a synthetic Cityscapes", [
-            python, str(SCRIPTS / "make_synthetic_cityscapes.py"), "--output_dir", str(data_dir),
-            "--num_train", str(args.num_train), "--num_val", str(args.num_val), "--num_test", "4",
-            "--height", str(args.height), "--width", str(args.width),
-        ])  # fmt: skip
+        run(
+            "Generate a synthetic Cityscapes",
+            [
+                python,
+                str(SCRIPTS / "make_synthetic_cityscapes.py"),
+                "--output_dir",
+                str(data_dir),
+                "--num_train",
+                str(args.num_train),
+                "--num_val",
+                str(args.num_val),
+                "--num_test",
+                "4",
+                "--height",
+                str(args.height),
+                "--width",
+                str(args.width),
+            ],
+        )
     eval_steps = max(1, args.max_train_steps // 3)
     train = [
-        python, "-m", "accelerate.commands.launch", "--config_file", str(config), str(SCRIPTS / "train.py"),
-        "--variant", args.variant, "--data_dir", str(data_dir), "--output_dir", str(model_dir),
-        "--max_train_steps", str(args.max_train_steps), "--per_device_train_batch_size", str(args.batch_size),
-        "--crop_size", str(args.crop), str(args.crop), "--base_size", str(max(args.height, args.width)),
-        "--learning_rate", str(args.learning_rate), "--eval_steps", str(eval_steps),
-        "--checkpointing_steps", str(eval_steps), "--logging_steps", "25", "--num_workers", "1",
-    ]  # fmt: skip
+        python,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(config),
+        str(SCRIPTS / "train.py"),
+        "--variant",
+        args.variant,
+        "--data_dir",
+        str(data_dir),
+        "--output_dir",
+        str(model_dir),
+        "--max_train_steps",
+        str(args.max_train_steps),
+        "--per_device_train_batch_size",
+        str(args.batch_size),
+        "--crop_size",
+        str(args.crop),
+        str(args.crop),
+        "--base_size",
+        str(max(args.height, args.width)),
+        "--learning_rate",
+        str(args.learning_rate),
+        "--eval_steps",
+        str(eval_steps),
+        "--checkpointing_steps",
+        str(eval_steps),
+        "--logging_steps",
+        "25",
+        "--num_workers",
+        "1",
+    ]
     if use_gpu:
         train += ["--mixed_precision", "bf16" if torch.cuda.is_bf16_supported() else "fp16", "--channels_last"]
     run(f"Train {args.variant} ({'GPU' if use_gpu else 'CPU'})", train)
 
     results_file = output_dir / "eval_results.json"
-    run("Evaluate the best checkpoint", [
-        python, str(SCRIPTS / "eval.py"), "--model_name_or_path", str(model_dir / "best_model"),
-        "--data_dir", str(data_dir), "--output_file", str(results_file),
-    ])  # fmt: skip
+    run(
+        "Evaluate the best checkpoint",
+        [
+            python,
+            str(SCRIPTS / "eval.py"),
+            "--model_name_or_path",
+            str(model_dir / "best_model"),
+            "--data_dir",
+            str(data_dir),
+            "--output_file",
+            str(results_file),
+        ],
+    )
     val_images = sorted((data_dir / "leftImg8bit" / "val").glob("*/*.png"))[:4]
-    run("Predict a few validation images", [
-        python, str(SCRIPTS / "predict.py"), "--model_name_or_path", str(model_dir / "best_model"),
-        "--output_dir", str(output_dir / "predictions"), "--formats", "color", "overlay", "cityscapes",
-        "--inputs", *map(str, val_images),
-    ])  # fmt: skip
+    run(
+        "Predict a few validation images",
+        [
+            python,
+            str(SCRIPTS / "predict.py"),
+            "--model_name_or_path",
+            str(model_dir / "best_model"),
+            "--output_dir",
+            str(output_dir / "predictions"),
+            "--formats",
+            "color",
+            "overlay",
+            "cityscapes",
+            "--inputs",
+            *map(str, val_images),
+        ],
+    )
     repo_id = f"demo/{args.variant}-synthetic-cityscapes"
-    run("Publish to a local hub", [
-        python, str(SCRIPTS / "push_to_hub.py"), "--model_name_or_path", str(model_dir / "best_model"),
-        "--hub_dir", str(output_dir / "hub"), "--repo_id", repo_id, "--sample_image", str(val_images[0]),
-    ])  # fmt: skip
+    run(
+        "Publish to a local hub",
+        [
+            python,
+            str(SCRIPTS / "push_to_hub.py"),
+            "--model_name_or_path",
+            str(model_dir / "best_model"),
+            "--hub_dir",
+            str(output_dir / "hub"),
+            "--repo_id",
+            repo_id,
+            "--sample_image",
+            str(val_images[0]),
+        ],
+    )
 
     miou = json.loads(results_file.read_text())["mean_iou"]
     print(f"""

@@ -55,9 +55,22 @@ def run_script(script: str, *args: str, config: str | None = None, timeout: int 
 
 
 TINY_TRAINING_ARGS = (
-    "--base_size", "128", "--crop_size", "64", "64", "--per_device_train_batch_size", "2",
-    "--num_workers", "0", "--logging_steps", "1", "--ohem_min_kept", "500", "--num_eval_images_to_log", "2",
-)  # fmt: skip
+    "--base_size",
+    "128",
+    "--crop_size",
+    "64",
+    "64",
+    "--per_device_train_batch_size",
+    "2",
+    "--num_workers",
+    "0",
+    "--logging_steps",
+    "1",
+    "--ohem_min_kept",
+    "500",
+    "--num_eval_images_to_log",
+    "2",
+)
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,9 @@ from metrics.mean_iou.mean_iou import confusion_matrix as numpy_confusion_matrix
 from modeling_ddrnet.evaluation import confusion_matrix as torch_confusion_matrix
 
 
-def histogram_reference(predictions, references, num_labels, ignore_index, nan_to_num=None, label_map=None,
-                        reduce_labels=False):  # fmt: skip
+def histogram_reference(
+    predictions, references, num_labels, ignore_index, nan_to_num=None, label_map=None, reduce_labels=False
+):
     intersect_total = np.zeros(num_labels)
     union_total = np.zeros(num_labels)
     label_total = np.zeros(num_labels)
@@ -81,8 +82,9 @@ def test_module_equals_the_hub_algorithm(metric, options):
 
 
 def test_absent_classes_are_nan_and_the_example_holds(metric):
-    result = metric.compute(predictions=[np.array([[0, 1]])], references=[np.array([[0, 0]])], num_labels=3,
-                            ignore_index=255)  # fmt: skip
+    result = metric.compute(
+        predictions=[np.array([[0, 1]])], references=[np.array([[0, 0]])], num_labels=3, ignore_index=255
+    )
     assert result["mean_iou"] == pytest.approx(0.25)
     assert np.isnan(result["per_category_iou"][2])
 

@@ -23,10 +23,23 @@ def test_predict_writes_three_formats_with_the_right_sizes_and_values(synthetic_
     odd = tmp_path / "odd_size.jpg"
     Image.new("RGB", (100, 50), (90, 90, 100)).save(odd)
     result = run_script(
-        "predict.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path / "out"),
-        "--inputs", str(synthetic_root / "leftImg8bit" / "val"), str(odd), "--formats", "color", "overlay",
-        "cityscapes", "--batch_size", "2", "--device", "cpu",
-    )  # fmt: skip
+        "predict.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--inputs",
+        str(synthetic_root / "leftImg8bit" / "val"),
+        str(odd),
+        "--formats",
+        "color",
+        "overlay",
+        "cityscapes",
+        "--batch_size",
+        "2",
+        "--device",
+        "cpu",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     model = DDRNetForSemanticSegmentation.from_pretrained(tiny_model_dir).eval()
     for path in [*val_images, odd]:
@@ -46,8 +59,15 @@ def test_predict_writes_three_formats_with_the_right_sizes_and_values(synthetic_
 
 
 def test_predict_reports_missing_inputs(tiny_model_dir, tmp_path):
-    result = run_script("predict.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path),
-                        "--inputs", str(tmp_path / "nothing*.png"))  # fmt: skip
+    result = run_script(
+        "predict.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(tmp_path),
+        "--inputs",
+        str(tmp_path / "nothing*.png"),
+    )
     assert result.returncode == 2 and "nothing*.png" in result.stderr
 
 
@@ -56,20 +76,44 @@ def test_push_writes_a_card_and_loads_back_both_ways(synthetic_root, tiny_model_
     model = DDRNetForSemanticSegmentation.from_pretrained(tiny_model_dir)
     model.save_pretrained(model_dir)
     DDRNetImageProcessor().save_pretrained(model_dir)
-    results = {"mean_iou": 0.4321, "mean_accuracy": 0.5, "overall_accuracy": 0.8, "split": "validation",
-               "dataset": "synthetic_cityscapes", "per_category_iou": {"road": 0.9, "rider": None}}  # fmt: skip
+    results = {
+        "mean_iou": 0.4321,
+        "mean_accuracy": 0.5,
+        "overall_accuracy": 0.8,
+        "split": "validation",
+        "dataset": "synthetic_cityscapes",
+        "per_category_iou": {"road": 0.9, "rider": None},
+    }
     (model_dir / "eval_results.json").write_text(json.dumps(results))
     (model_dir / "training_args.json").write_text(json.dumps({"learning_rate": 0.01, "seed": 304}))
     sample = next((synthetic_root / "leftImg8bit" / "val").glob("*/*.png"))
     hub = tmp_path / "hub"
 
-    result = run_script("push_to_hub.py", "--model_name_or_path", str(model_dir), "--hub_dir", str(hub),
-                        "--repo_id", "demo-org/ddrnet-tiny", "--sample_image", str(sample))  # fmt: skip
+    result = run_script(
+        "push_to_hub.py",
+        "--model_name_or_path",
+        str(model_dir),
+        "--hub_dir",
+        str(hub),
+        "--repo_id",
+        "demo-org/ddrnet-tiny",
+        "--sample_image",
+        str(sample),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     repo = hub / "demo-org" / "ddrnet-tiny"
-    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md", "modeling_ddrnet.py",
-            "configuration_ddrnet.py", "loss_ddrnet.py", "image_processing_ddrnet.py", "sample_prediction.png",
-            "eval_results.json"} <= {p.name for p in repo.iterdir()}  # fmt: skip
+    assert {
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "README.md",
+        "modeling_ddrnet.py",
+        "configuration_ddrnet.py",
+        "loss_ddrnet.py",
+        "image_processing_ddrnet.py",
+        "sample_prediction.png",
+        "eval_results.json",
+    } <= {p.name for p in repo.iterdir()}
     assert Image.open(repo / "sample_prediction.png").size == (3 * 128, 64)
 
     card = ModelCard.load(repo / "README.md")

@@ -124,7 +124,14 @@ def test_eval_script_is_the_same_on_one_and_two_processes_and_equals_the_module(
 
 def test_eval_script_rejects_an_unlabelled_split(synthetic_root, tiny_model_dir, tmp_path):
     result = run_script(
-        "eval.py", "--model_name_or_path", str(tiny_model_dir), "--data_dir", str(synthetic_root),
-        "--cache_dir", str(tmp_path / "cache"), "--split", "test",
-    )  # fmt: skip
+        "eval.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--data_dir",
+        str(synthetic_root),
+        "--cache_dir",
+        str(tmp_path / "cache"),
+        "--split",
+        "test",
+    )
     assert result.returncode == 2 and "not a labelled split" in result.stderr

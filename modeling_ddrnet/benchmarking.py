@@ -1,0 +1,314 @@
+"""Speed measurements: inference and training modes, the data pipeline and the metric, timed the paper's way.
+
+Timing (as DDRNet's own speed script): warm up, then double the iteration count until one run lasts at least
+`min_time` seconds, synchronizing the device around it; report the mean time of that run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .configuration_ddrnet import DDRNetConfig
+from .fast_inference import prepare_for_inference
+from .modeling_ddrnet import DDRNetForSemanticSegmentation
+
+INFERENCE_MODES = (
+    "fp32",
+    "amp",
+    "channels_last",
+    "channels_last_amp",
+    "compile",
+    "fast_path",
+    "fast_path_amp",
+    "fast_path_compile",
+)
+TRAINING_MODES = ("fp32", "amp", "channels_last", "channels_last_amp")
+
+
+@dataclass
+class Measurement:
+    task: str
+    variant: str
+    mode: str
+    device: str
+    shape: str
+    seconds: float
+    throughput: float  # images (or frames) per second
+    peak_memory_mb: float | None = None
+    speedup: float | None = None  # versus the eager fp32 row of the same task, variant and device
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_callable(fn: Callable[[], object], device: torch.device, warmup: int = 10, min_time: float = 1.0) -> float:
+    """Seconds per call."""
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    iterations = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(iterations):
+            fn()
+        synchronize(device)
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time:
+            return elapsed / iterations
+        iterations *= 2
+
+
+def amp_dtype(device: torch.device) -> torch.dtype:
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
+
+
+def autocast(device: torch.device, enabled: bool):
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=amp_dtype(device))
+
+
+def mode_label(mode: str, device: torch.device) -> str:
+    """`amp` modes name the autocast dtype they ran with."""
+    return f"{mode} ({str(amp_dtype(device)).removeprefix('torch.')})" if mode.endswith("amp") else mode
+
+
+def peak_memory(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def build_model(variant: str, device: torch.device, training: bool) -> DDRNetForSemanticSegmentation:
+    config = DDRNetConfig.from_variant(variant, class_weights="cityscapes", use_auxiliary_head=training)
+    return DDRNetForSemanticSegmentation(config).to(device).train(training)
+
+
+def inference_step(model, mode: str, device: torch.device, batch: int, height: int, width: int) -> Callable:
+    """A closure running one forward pass of `mode`, logits upsampled to the input size as in the paper."""
+    channels_last = "channels_last" in mode or mode.startswith("fast_path")
+    use_amp = mode.endswith("amp")
+    if mode.startswith("fast_path"):
+        model = prepare_for_inference(model, channels_last=True, compile=mode.endswith("compile"))
+    elif channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if mode == "compile":
+        model = torch.compile(model)
+    pixel_values = torch.randn(batch, 3, height, width, device=device)
+    if channels_last:
+        pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def step():
+        with autocast(device, use_amp):
+            logits = model(pixel_values).logits
+            return F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
+
+    return step
+
+
+def measure_inference(
+    variant: str,
+    modes,
+    device: torch.device,
+    batch: int,
+    height: int,
+    width: int,
+    warmup: int,
+    min_time: float,
+    rounds: int = 2,
+) -> list[Measurement]:
+    """Each mode timed `rounds` times, interleaved with the others, keeping its best time: on a shared, noisy
+    machine this keeps the ratios between modes honest."""
+    steps, memory = {}, {}
+    for mode in modes:
+        reset_peak_memory(device)
+        steps[mode] = inference_step(build_model(variant, device, training=False), mode, device, batch, height, width)
+        steps[mode]()  # compiles where needed, outside the timing
+        memory[mode] = peak_memory(device)
+    best = dict.fromkeys(modes, float("inf"))
+    for _ in range(rounds):
+        for mode in modes:
+            best[mode] = min(best[mode], time_callable(steps[mode], device, warmup, min_time))
+    shape = f"{batch}x3x{height}x{width}"
+    return [
+        Measurement(
+            "inference",
+            variant,
+            mode_label(mode, device),
+            device.type,
+            shape,
+            best[mode],
+            batch / best[mode],
+            memory[mode],
+        )
+        for mode in modes
+    ]
+
+
+def measure_onnxruntime(variant: str, batch: int, height: int, width: int, warmup: int, min_time: float):
+    """onnxruntime (CPU) on the exported inference graph, upsampling excluded from the graph but timed here."""
+    from .onnx_export import export_onnx, onnx_session
+
+    model = build_model(variant, torch.device("cpu"), training=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        session = onnx_session(export_onnx(model, f"{tmp}/model.onnx", sample_size=(height, width)))
+        pixel_values = np.random.default_rng(0).standard_normal((batch, 3, height, width), dtype=np.float32)
+
+        def step():
+            logits = torch.from_numpy(session.run(["logits"], {"pixel_values": pixel_values})[0])
+            return F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
+
+        seconds = time_callable(step, torch.device("cpu"), warmup, min_time)
+    shape = f"{batch}x3x{height}x{width}"
+    return Measurement("inference", variant, "onnxruntime", "cpu", shape, seconds, batch / seconds)
+
+
+def training_step(variant: str, mode: str, device: torch.device, batch: int, crop: int) -> Callable:
+    """A closure running one full training step: forward with the OHEM loss (main + aux), backward, SGD step."""
+    model = build_model(variant, device, training=True)
+    channels_last, use_amp = "channels_last" in mode, mode.endswith("amp")
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, fused=True)
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype(device) == torch.float16)
+    pixel_values = torch.randn(batch, 3, crop, crop, device=device)
+    if channels_last:
+        pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
+    labels = torch.randint(0, 19, (batch, crop, crop), device=device)
+
+    def step():
+        with autocast(device, use_amp):
+            loss = model(pixel_values, labels=labels).loss
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def measure_training(
+    variant: str, modes, device: torch.device, batch: int, crop: int, warmup: int, min_time: float
+) -> list[Measurement]:
+    """Images per second of a full training step per mode."""
+    rows = []
+    for mode in modes:
+        step = training_step(variant, mode, device, batch, crop)
+        reset_peak_memory(device)
+        seconds = time_callable(step, device, warmup=max(2, warmup // 3), min_time=min_time)
+        label = mode_label(mode, device)
+        shape = f"{batch}x3x{crop}x{crop}"
+        rows.append(
+            Measurement("training", variant, label, device.type, shape, seconds, batch / seconds, peak_memory(device))
+        )
+    return rows
+
+
+def measure_data_pipeline(
+    num_images: int = 8, height: int = 1024, width: int = 2048, crop: int = 1024, rounds: int = 2
+) -> list[Measurement]:
+    """Images per second in one process (one DataLoader worker): PNG decoding alone, then decoding plus the
+    training augmentation (scale, crop, flip, normalize), on synthetic Cityscapes images."""
+    from dataset_builders.cityscapes import load_cityscapes
+    from dataset_builders.cityscapes.synthetic import make_synthetic_cityscapes
+
+    from .data import TrainAugmentation, TrainDataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        make_synthetic_cityscapes(tmp, num_train=num_images, num_val=0, num_test=0, height=height, width=width)
+        split = load_cityscapes(tmp, cache_dir=f"{tmp}/cache")["train"]
+        dataset = TrainDataset(split, TrainAugmentation(crop_size=(crop, crop), base_size=max(height, width)))
+
+        def decode(index: int):
+            row = split[index % num_images]
+            return np.asarray(row["image"]), np.asarray(row["label"])
+
+        rows = []
+        for name, step in (("decode", decode), (f"decode + augment ({crop}x{crop})", dataset.__getitem__)):
+            step(0)
+            start = time.perf_counter()
+            count = rounds * num_images
+            for index in range(count):
+                step(index)
+            seconds = (time.perf_counter() - start) / count
+            rows.append(Measurement("data (1 worker)", "-", name, "cpu", f"{width}x{height}", seconds, 1 / seconds))
+        return rows
+
+
+def measure_metric(num_images: int = 4, height: int = 1024, width: int = 2048, min_time: float = 1.0):
+    """Images per second of scoring one prediction: the Hub's three histograms vs one confusion-matrix bincount."""
+    from metrics.mean_iou.mean_iou import confusion_matrix
+
+    from .evaluation import confusion_matrix as device_confusion_matrix
+
+    rng = np.random.default_rng(0)
+    predictions = rng.integers(0, 19, (num_images, height, width), dtype=np.uint8)
+    labels = rng.integers(0, 20, (num_images, height, width), dtype=np.uint8)
+    labels[labels == 19] = 255
+
+    def histograms():
+        for prediction, label in zip(predictions, labels, strict=True):
+            mask = label != 255
+            p, t = prediction[mask], label[mask]
+            bins = {"bins": 19, "range": (0, 18)}
+            np.histogram(p[p == t], **bins), np.histogram(p, **bins), np.histogram(t, **bins)
+
+    def bincount():
+        for prediction, label in zip(predictions, labels, strict=True):
+            confusion_matrix(prediction, label, 19, 255)
+
+    torch_predictions, torch_labels = torch.from_numpy(predictions), torch.from_numpy(labels)
+
+    def device_bincount():
+        for prediction, label in zip(torch_predictions, torch_labels, strict=True):
+            device_confusion_matrix(prediction, label, 19, 255)
+
+    rows = []
+    cpu = torch.device("cpu")
+    for name, fn in (("hub histograms", histograms), ("numpy bincount", bincount), ("torch bincount", device_bincount)):
+        seconds = time_callable(fn, cpu, warmup=1, min_time=min_time) / num_images
+        rows.append(Measurement("metric", "-", name, "cpu", f"{height}x{width}", seconds, 1 / seconds))
+    return rows
+
+
+def add_speedups(rows: list[Measurement]) -> None:
+    """Fill `speedup` against the fp32 eager row of the same task, variant, device and shape."""
+    baselines = {(r.task, r.variant, r.device, r.shape): r.seconds for r in rows if r.mode == "fp32"}
+    for row in rows:
+        baseline = baselines.get((row.task, row.variant, row.device, row.shape))
+        if baseline:
+            row.speedup = baseline / row.seconds
+
+
+def markdown_table(rows: list[Measurement]) -> str:
+    lines = [
+        "| task | variant | mode | device | input | ms | images/s | peak MB | vs eager fp32 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        memory = "-" if r.peak_memory_mb is None else f"{r.peak_memory_mb:.0f}"
+        speedup = "-" if r.speedup is None else f"{r.speedup:.2f}x"
+        lines.append(
+            f"| {r.task} | {r.variant} | {r.mode} | {r.device} | {r.shape} | {1000 * r.seconds:.1f} | "
+            f"{r.throughput:.2f} | {memory} | {speedup} |"
+        )
+    return "\n".join(lines)
+
+
+def as_dicts(rows: list[Measurement]) -> list[dict]:
+    return [asdict(row) for row in rows]

@@ -1,0 +1,65 @@
+"""ONNX export of the inference graph (folded BatchNorm, no auxiliary head) with dynamic batch and image size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .fast_inference import prepare_for_inference
+from .modeling_ddrnet import DDRNetForSemanticSegmentation
+
+
+class LogitsOnly(nn.Module):
+    """`pixel_values` -> `logits` as a plain tensor, the interface an ONNX graph needs."""
+
+    def __init__(self, model: DDRNetForSemanticSegmentation):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.model(pixel_values=pixel_values, return_dict=True).logits
+
+
+def export_onnx(
+    model: DDRNetForSemanticSegmentation, path: str | Path, opset: int = 17, sample_size: tuple[int, int] = (512, 1024)
+) -> Path:
+    """Write `path`: input `pixel_values` (batch, 3, height, width), output `logits` (batch, labels, h/8, w/8)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    graph = LogitsOnly(prepare_for_inference(model, channels_last=False)).eval()
+    sample = torch.randn(1, model.config.num_channels, *sample_size)
+    torch.onnx.export(
+        graph,
+        (sample,),
+        str(path),
+        dynamo=False,
+        opset_version=opset,
+        input_names=["pixel_values"],
+        output_names=["logits"],
+        dynamic_axes={
+            "pixel_values": {0: "batch", 2: "height", 3: "width"},
+            "logits": {0: "batch", 2: "logits_height", 3: "logits_width"},
+        },
+    )
+    return path
+
+
+def onnx_session(path: str | Path, threads: int | None = None):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def max_difference_with_onnxruntime(model: DDRNetForSemanticSegmentation, path: str | Path, pixel_values: torch.Tensor):
+    """Largest absolute difference between the PyTorch logits and onnxruntime's, and the logits' scale."""
+    model = model.eval()
+    with torch.no_grad():
+        expected = model(pixel_values).logits.numpy()
+    actual = onnx_session(path).run(["logits"], {"pixel_values": pixel_values.numpy()})[0]
+    return float(np.abs(actual - expected).max()), float(np.abs(expected).max())
