@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from dataset_builders.cityscapes import load_cityscapes
-from modeling_ddrnet import DDRNetForSemanticSegmentation
+from modeling_ddrnet import CITYSCAPES_CLASS_NAMES, DDRNetForSemanticSegmentation
 from modeling_ddrnet.evaluation import evaluate_split
 from modeling_ddrnet.training import make_accelerator
 
@@ -72,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --split {args.split} is not a labelled split; choose from {labelled}", file=sys.stderr)
         return 2
     model = DDRNetForSemanticSegmentation.from_pretrained(args.model_name_or_path).to(accelerator.device)
+    if model.config.num_labels != len(CITYSCAPES_CLASS_NAMES):
+        print(
+            f"error: {args.model_name_or_path} predicts {model.config.num_labels} classes, Cityscapes has "
+            f"{len(CITYSCAPES_CLASS_NAMES)}: fine-tune it first (train.py --ignore_mismatched_sizes)",
+            file=sys.stderr,
+        )
+        return 2
     window = tuple(args.window) if args.sliding_window else None
     stride = tuple(args.stride) if args.stride else window
     result = evaluate_split(

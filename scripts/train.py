@@ -32,7 +32,13 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from dataset_builders.cityscapes import CityscapesDataError, load_cityscapes
-from modeling_ddrnet import VARIANTS, DDRNetConfig, DDRNetForSemanticSegmentation, DDRNetImageProcessor
+from modeling_ddrnet import (
+    CITYSCAPES_CLASS_NAMES,
+    VARIANTS,
+    DDRNetConfig,
+    DDRNetForSemanticSegmentation,
+    DDRNetImageProcessor,
+)
 from modeling_ddrnet.checkpointing import (
     load_trainer_state,
     resolve_checkpoint,
@@ -45,6 +51,7 @@ from modeling_ddrnet.data import EpochShuffleSampler, TrainAugmentation, TrainDa
 from modeling_ddrnet.evaluation import evaluate_split
 from modeling_ddrnet.training import (
     NonFiniteGuard,
+    TrainingDiverged,
     check_distributed_setup,
     check_output_dir,
     check_training_arguments,
@@ -63,6 +70,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     start.add_argument("--model_name_or_path", default=None, help="Start from a saved or converted model folder.")
     model.add_argument("--class_weights", choices=[*NAMED_CLASS_WEIGHTS, "none"], default="cityscapes")
     model.add_argument("--no_ohem", action="store_true", help="Plain cross entropy instead of OHEM.")
+    model.add_argument(
+        "--ignore_mismatched_sizes",
+        action="store_true",
+        help="Start the heads afresh when --model_name_or_path was trained on another number of classes.",
+    )
     model.add_argument("--ohem_min_kept", type=int, default=None, help="OHEM: pixels kept per batch (131072).")
 
     data = parser.add_argument_group("data")
@@ -140,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.ohem_min_kept is not None:
         loss_settings["ohem_min_kept"] = args.ohem_min_kept
     if args.model_name_or_path:
-        model = DDRNetForSemanticSegmentation.from_pretrained(args.model_name_or_path, **loss_settings)
+        model = load_starting_model(args.model_name_or_path, args.ignore_mismatched_sizes, loss_settings)
     else:
         model = DDRNetForSemanticSegmentation(
             DDRNetConfig.from_variant(args.variant or "ddrnet-23-slim", **loss_settings)
@@ -336,9 +348,35 @@ def main(argv: list[str] | None = None) -> int:
     if eval_split is None and accelerator.is_main_process:
         extra = {"training_args.json": training_record(args, effective_batch)}
         save_pretrained_atomically(unwrapped, image_processor, output_dir, extra)
+    check_replicas_identical(accelerator, unwrapped)
     accelerator.end_training()
     logger.info(f"Done: model in {output_dir}, best in {output_dir / 'best_model'} (mIoU {best_miou:.4f})")
     return 0
+
+
+def load_starting_model(path: str, ignore_mismatched_sizes: bool, loss_settings: dict) -> DDRNetForSemanticSegmentation:
+    """A saved model, re-headed for the 19 Cityscapes classes when asked to."""
+    config = DDRNetConfig.from_pretrained(path)
+    if config.num_labels != len(CITYSCAPES_CLASS_NAMES) and not ignore_mismatched_sizes:
+        raise ValueError(
+            f"--model_name_or_path {path} predicts {config.num_labels} classes but Cityscapes has "
+            f"{len(CITYSCAPES_CLASS_NAMES)}; pass --ignore_mismatched_sizes to start the heads afresh."
+        )
+    labels = {"id2label": dict(enumerate(CITYSCAPES_CLASS_NAMES)), "num_labels": len(CITYSCAPES_CLASS_NAMES)}
+    return DDRNetForSemanticSegmentation.from_pretrained(
+        path, ignore_mismatched_sizes=ignore_mismatched_sizes, **labels, **loss_settings
+    )
+
+
+def check_replicas_identical(accelerator: Accelerator, model: torch.nn.Module) -> None:
+    """DDP keeps every process's weights equal; verify it once at the end (one scalar per parameter)."""
+    if accelerator.num_processes == 1:
+        return
+    sums = torch.stack([p.detach().double().sum() for p in model.parameters()])
+    gathered = accelerator.gather(sums[None]).view(accelerator.num_processes, -1)
+    if not torch.equal(gathered.min(dim=0).values, gathered.max(dim=0).values):
+        raise RuntimeError("The processes ended with different weights: distributed training is out of sync.")
+    logger.info(f"Weights identical on all {accelerator.num_processes} processes")
 
 
 def log_predictions(accelerator: Accelerator, samples: list, step: int) -> None:
@@ -364,5 +402,14 @@ def training_record(args: argparse.Namespace, effective_batch: int) -> dict:
     return {**{key: getattr(args, key) for key in keys}, "effective_batch_size": effective_batch}
 
 
+def run() -> int:
+    """`main` with the user's mistakes reported as one clear line instead of a traceback."""
+    try:
+        return main()
+    except (CityscapesDataError, TrainingDiverged, ValueError, PermissionError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

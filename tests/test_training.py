@@ -68,6 +68,9 @@ def test_training_writes_models_checkpoints_and_tensorboard(finished_run):
     assert "effective batch size 2" in result.stderr + result.stdout
     model = DDRNetForSemanticSegmentation.from_pretrained(output_dir)
     assert model.config.class_weights[0] == pytest.approx(0.8373)
+    # Models are stored as safetensors only.
+    for folder in (output_dir, output_dir / "best_model"):
+        assert not [p.name for p in folder.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".pkl"}]
 
 
 def test_resume_continues_at_the_same_step_and_learning_rate(finished_run, synthetic_root, tiny_model_dir, tmp_path):
@@ -90,6 +93,7 @@ def test_two_process_training_writes_once(synthetic_root, tiny_model_dir, tmp_pa
     extra = ("--max_train_steps", "2", "--eval_steps", "2", "--checkpointing_steps", "2")
     result = train(synthetic_root, tiny_model_dir, output_dir, *extra, config="multi_cpu.yaml")
     assert "2 processes" in result.stderr
+    assert "Weights identical on all 2 processes" in result.stderr
     assert [p.name for p in (output_dir / "checkpoints").iterdir()] == ["step_00000002"]
     assert len(list((output_dir / "logs").rglob("events.out.tfevents.*"))) >= 1
     assert (output_dir / "model.safetensors").is_file()
