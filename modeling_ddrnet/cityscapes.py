@@ -47,3 +47,8 @@ PALETTE = _palette()
 def colorize(train_ids: np.ndarray) -> np.ndarray:
     """`(H, W)` train ids -> `(H, W, 3)` uint8 image in the Cityscapes colours (ignored pixels black)."""
     return PALETTE[np.asarray(train_ids, dtype=np.uint8)]
+
+
+def overlay(image: np.ndarray, train_ids: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """`(H, W, 3)` uint8 image blended with the colour mask of `(H, W)` train ids."""
+    return (image * (1 - alpha) + colorize(train_ids) * alpha).round().astype(np.uint8)

@@ -180,7 +180,7 @@ def sample_picture(model: DDRNetForSemanticSegmentation, image_path: Path) -> np
     import torch
     from PIL import Image
 
-    from .cityscapes import colorize
+    from .cityscapes import colorize, overlay
     from .data import normalize
     from .inference import predict_probabilities
 
@@ -188,9 +188,7 @@ def sample_picture(model: DDRNetForSemanticSegmentation, image_path: Path) -> np
     with torch.no_grad():
         pixel_values = torch.from_numpy(normalize(image))[None]
         prediction = predict_probabilities(model.eval(), pixel_values).argmax(1)[0].byte().numpy()
-    mask = colorize(prediction)
-    blend = (image * 0.5 + mask * 0.5).astype(np.uint8)
-    return np.concatenate([image, mask, blend], axis=1)
+    return np.concatenate([image, colorize(prediction), overlay(image, prediction)], axis=1)
 
 
 def read_json(path: Path) -> dict | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 
 import torch
@@ -89,3 +90,24 @@ def predict_probabilities(
             total = probabilities if total is None else total + probabilities
             runs += 1
     return total / runs
+
+
+def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
+    """The multi-scale, flip and sliding-window options shared by the evaluation and prediction scripts."""
+    group = parser.add_argument_group("inference")
+    group.add_argument("--scales", type=float, nargs="+", default=[1.0], help="Input scales to average.")
+    group.add_argument("--flip", action="store_true", help="Also average horizontally flipped predictions.")
+    group.add_argument("--sliding_window", action="store_true", help="Predict in windows instead of whole.")
+    group.add_argument("--window", type=int, nargs=2, default=[1024, 1024], metavar=("H", "W"))
+    group.add_argument("--stride", type=int, nargs=2, default=None, metavar=("H", "W"), help="Default: --window.")
+
+
+def inference_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+    """`predict_probabilities` keyword arguments from the options of `add_inference_arguments`."""
+    if any(scale <= 0 for scale in args.scales):
+        parser.error(f"--scales must be positive, got {args.scales}")
+    window = tuple(args.window) if args.sliding_window else None
+    stride = tuple(args.stride) if args.stride and window else window
+    if window is not None and min(*window, *stride) < 1:
+        parser.error(f"--window and --stride must be positive, got {args.window} and {args.stride}")
+    return {"scales": tuple(args.scales), "flip": args.flip, "window": window, "stride": stride}

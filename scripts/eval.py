@@ -20,6 +20,7 @@ from pathlib import Path
 from dataset_builders.cityscapes import load_cityscapes
 from modeling_ddrnet import CITYSCAPES_CLASS_NAMES, DDRNetForSemanticSegmentation
 from modeling_ddrnet.evaluation import evaluate_split
+from modeling_ddrnet.inference import add_inference_arguments, inference_options
 from modeling_ddrnet.training import make_accelerator
 
 
@@ -30,18 +31,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--list_dir", default=None, help="Folder of the split files (default: <data_dir>/lists).")
     parser.add_argument("--cache_dir", default=None, help="datasets cache folder.")
     parser.add_argument("--split", default="validation", help="Labelled split to score (default: validation).")
-    parser.add_argument("--scales", type=float, nargs="+", default=[1.0], help="Input scales to average.")
-    parser.add_argument("--flip", action="store_true", help="Also average horizontally flipped predictions.")
-    parser.add_argument("--sliding_window", action="store_true", help="Predict in windows instead of whole.")
-    parser.add_argument("--window", type=int, nargs=2, default=[1024, 1024], metavar=("H", "W"))
-    parser.add_argument("--stride", type=int, nargs=2, default=None, metavar=("H", "W"), help="Default: --window.")
+    add_inference_arguments(parser)
     parser.add_argument("--per_device_eval_batch_size", type=int, default=1)
     parser.add_argument("--num_workers", type=int, default=2)
     parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default=None)
     parser.add_argument("--output_file", default=None, help="Write the results as JSON here.")
     args = parser.parse_args(argv)
-    if any(scale <= 0 for scale in args.scales):
-        parser.error(f"--scales must be positive, got {args.scales}")
+    args.inference = inference_options(args, parser)
     if args.per_device_eval_batch_size < 1:
         parser.error("--per_device_eval_batch_size must be at least 1")
     return args
@@ -79,18 +75,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    window = tuple(args.window) if args.sliding_window else None
-    stride = tuple(args.stride) if args.stride else window
     result = evaluate_split(
         model,
         splits[args.split],
         accelerator,
         batch_size=args.per_device_eval_batch_size,
         num_workers=args.num_workers,
-        scales=args.scales,
-        flip=args.flip,
-        window=window,
-        stride=stride,
+        **args.inference,
     )
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     results = result.to_json(names)

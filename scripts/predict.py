@@ -27,9 +27,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from modeling_ddrnet import DDRNetForSemanticSegmentation
-from modeling_ddrnet.cityscapes import TRAIN_ID_TO_LABEL_ID, colorize
+from modeling_ddrnet.cityscapes import TRAIN_ID_TO_LABEL_ID, colorize, overlay
 from modeling_ddrnet.data import normalize
-from modeling_ddrnet.inference import predict_probabilities
+from modeling_ddrnet.inference import add_inference_arguments, inference_options, predict_probabilities
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 FORMATS = ("color", "overlay", "cityscapes")
@@ -53,10 +53,6 @@ def find_images(inputs: list[str]) -> list[Path]:
     return list(found)
 
 
-def overlay(image: np.ndarray, prediction: np.ndarray, alpha: float) -> np.ndarray:
-    return (image * (1 - alpha) + colorize(prediction) * alpha).round().astype(np.uint8)
-
-
 def write_outputs(image: np.ndarray, prediction: np.ndarray, stem: str, output_dir: Path, formats, alpha: float):
     outputs = {
         "color": lambda: colorize(prediction),
@@ -76,13 +72,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--formats", nargs="+", choices=FORMATS, default=["color", "overlay"])
     parser.add_argument("--batch_size", type=int, default=4, help="Images of equal size per forward pass.")
     parser.add_argument("--device", default="auto", help="auto (GPU when available), cpu, cuda, cuda:1, ...")
-    parser.add_argument("--scales", type=float, nargs="+", default=[1.0], help="Input scales to average.")
-    parser.add_argument("--flip", action="store_true", help="Also average horizontally flipped predictions.")
-    parser.add_argument("--sliding_window", action="store_true", help="Predict in windows instead of whole.")
-    parser.add_argument("--window", type=int, nargs=2, default=[1024, 1024], metavar=("H", "W"))
-    parser.add_argument("--stride", type=int, nargs=2, default=None, metavar=("H", "W"))
+    add_inference_arguments(parser)
     parser.add_argument("--alpha", type=float, default=0.5, help="Mask opacity in overlays.")
     args = parser.parse_args(argv)
+    args.inference = inference_options(args, parser)
     if args.batch_size < 1:
         parser.error("--batch_size must be at least 1")
     return args
@@ -97,8 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     model = DDRNetForSemanticSegmentation.from_pretrained(args.model_name_or_path).to(device).eval()
-    window = tuple(args.window) if args.sliding_window else None
-    stride = tuple(args.stride) if args.stride else window
     output_dir = Path(args.output_dir)
 
     by_size: dict[tuple[int, int], list[Path]] = defaultdict(list)
@@ -112,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             images = [np.asarray(Image.open(path).convert("RGB")) for path in batch_paths]
             pixel_values = torch.from_numpy(np.stack([normalize(image) for image in images])).to(device)
             probabilities = predict_probabilities(
-                model, pixel_values, args.scales, args.flip, window, stride, model.config.align_corners
+                model, pixel_values, **args.inference, align_corners=model.config.align_corners
             )
             predictions = probabilities.argmax(dim=1).byte().cpu().numpy()
             for path, image, prediction in zip(batch_paths, images, predictions, strict=True):
