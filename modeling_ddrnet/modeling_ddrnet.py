@@ -46,12 +46,16 @@ class DDRNetSemanticSegmenterOutput(ModelOutput):
             Scores of the auxiliary head, in training mode only.
         hidden_states (`tuple(torch.FloatTensor)`, *optional*):
             See `DDRNetModelOutput.hidden_states`.
+        main_loss, auxiliary_loss (`torch.FloatTensor` of shape `()`, *optional*):
+            The two terms of `loss`, unweighted, for logging.
     """
 
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
     auxiliary_logits: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    main_loss: torch.FloatTensor | None = None
+    auxiliary_loss: torch.FloatTensor | None = None
 
 
 def batch_norm(config: DDRNetConfig, channels: int) -> nn.BatchNorm2d:
@@ -398,17 +402,23 @@ class DDRNetForSemanticSegmentation(DDRNetPreTrainedModel):
         if self.aux_head is not None and self.training:
             auxiliary_logits = self.aux_head(outputs.auxiliary_hidden_state)
 
-        loss = None
+        loss = main_loss = auxiliary_loss = None
         if labels is not None:
-            loss = self.compute_loss(logits, labels)
+            loss = main_loss = self.compute_loss(logits, labels)
             if auxiliary_logits is not None:
-                loss = loss + self.config.auxiliary_loss_weight * self.compute_loss(auxiliary_logits, labels)
+                auxiliary_loss = self.compute_loss(auxiliary_logits, labels)
+                loss = main_loss + self.config.auxiliary_loss_weight * auxiliary_loss
 
         if not return_dict:
             output = tuple(v for v in (logits, auxiliary_logits, outputs.hidden_states) if v is not None)
             return ((loss,) + output) if loss is not None else output
         return DDRNetSemanticSegmenterOutput(
-            loss=loss, logits=logits, auxiliary_logits=auxiliary_logits, hidden_states=outputs.hidden_states
+            loss=loss,
+            logits=logits,
+            auxiliary_logits=auxiliary_logits,
+            hidden_states=outputs.hidden_states,
+            main_loss=main_loss,
+            auxiliary_loss=auxiliary_loss,
         )
 
 

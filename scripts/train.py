@@ -225,14 +225,19 @@ def main(argv: list[str] | None = None) -> int:
             global_step, best_miou = state["global_step"], state["best_mean_iou"]
             logger.info(f"Resumed from {checkpoint} at step {global_step}, lr {scheduler.get_last_lr()[0]:.6g}")
 
-    # Preemption: SIGTERM asks the loop to checkpoint and exit at the end of the current step.
+    # Preemption: SIGTERM asks the loop to checkpoint and exit at the end of the current step (one process) or of
+    # the next logging step, where all processes agree to stop together (several processes).
     stop_requested = {"signal": None}
     signal.signal(signal.SIGTERM, lambda signum, frame: stop_requested.update(signal=signum))
 
+    def stop_flag() -> torch.Tensor:
+        return torch.tensor(float(stop_requested["signal"] is not None), device=accelerator.device)
+
     unwrapped = accelerator.unwrap_model(model)
     guard = NonFiniteGuard(accelerator, optimizer, args.max_nonfinite_steps)
-    running_loss = torch.zeros((), device=accelerator.device)
+    running_losses = torch.zeros(3, device=accelerator.device)  # total, main, auxiliary
     loss_steps = 0
+    stopping = False
     last_log_time, last_log_step = time.perf_counter(), global_step
 
     def checkpoint(step: int) -> None:
@@ -297,14 +302,14 @@ def main(argv: list[str] | None = None) -> int:
             scheduler.step()
             global_step += 1
             progress.update(1)
-            running_loss += outputs.loss.detach().float()
+            auxiliary_loss = outputs.auxiliary_loss if outputs.auxiliary_loss is not None else outputs.main_loss * 0
+            running_losses += torch.stack([outputs.loss, outputs.main_loss, auxiliary_loss]).detach().float()
             loss_steps += 1
 
             if global_step % args.logging_steps == 0 or global_step == max_train_steps:
                 # The only host synchronization of the loop, once per logging interval.
-                with torch.no_grad():
-                    main_loss = unwrapped.compute_loss(outputs.logits.detach(), batch["labels"]).float()
-                losses = accelerator.reduce(torch.stack([running_loss / loss_steps, main_loss]), "mean").tolist()
+                losses = accelerator.reduce(running_losses / loss_steps, "mean").tolist()
+                stopping = accelerator.reduce(stop_flag(), "max").item() > 0
                 elapsed = time.perf_counter() - last_log_time
                 images_per_second = (global_step - last_log_step) * effective_batch / max(elapsed, 1e-9)
                 last_log_time, last_log_step = time.perf_counter(), global_step
@@ -312,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
                     {
                         "train/loss": losses[0],
                         "train/main_loss": losses[1],
-                        "train/aux_loss": (losses[0] - losses[1]) / max(unwrapped.config.auxiliary_loss_weight, 1e-9),
+                        "train/aux_loss": losses[2],
                         "train/learning_rate": scheduler.get_last_lr()[0],
                         "train/images_per_second": images_per_second,
                     },
@@ -323,17 +328,22 @@ def main(argv: list[str] | None = None) -> int:
                     f"step {global_step}/{max_train_steps} epoch {epoch} loss {losses[0]:.4f} (main {losses[1]:.4f}) "
                     f"lr {scheduler.get_last_lr()[0]:.6f} {images_per_second:.1f} images/s"
                 )
-                running_loss.zero_()
+                running_losses.zero_()
                 loss_steps = 0
                 guard.raise_if_diverged(global_step)
 
             if eval_split is not None and (global_step % eval_steps == 0 or global_step == max_train_steps):
                 run_evaluation()
-            if global_step % checkpointing_steps == 0 or stop_requested["signal"] is not None:
+            if accelerator.num_processes == 1:
+                stopping = stop_requested["signal"] is not None
+            if global_step % checkpointing_steps == 0 or stopping:
                 guard.raise_if_diverged(global_step)
                 checkpoint(global_step)
-            if stop_requested["signal"] is not None:
-                logger.info(f"Received signal {stop_requested['signal']}: checkpoint saved at step {global_step}")
+            if stopping:
+                logger.info(
+                    f"Received signal {stop_requested['signal'] or 'on another process'}: checkpoint saved "
+                    f"at step {global_step}"
+                )
                 accelerator.end_training()
                 return 0
             if global_step >= max_train_steps:

@@ -79,6 +79,8 @@ def test_total_loss_is_main_plus_weighted_auxiliary(tiny_model):
     main = tiny_model.compute_loss(outputs.logits, labels)
     aux = tiny_model.compute_loss(outputs.auxiliary_logits, labels)
     torch.testing.assert_close(outputs.loss, main + 0.4 * aux)
+    torch.testing.assert_close(outputs.main_loss, main)
+    torch.testing.assert_close(outputs.auxiliary_loss, aux)
 
 
 def reference_ohem(logits, labels, threshold, min_kept, ignore_index, weight):
