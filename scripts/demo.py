@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         str(eval_steps),
         "--logging_steps",
         "25",
+        "--dataset_name",
+        "synthetic-cityscapes",
         "--num_workers",
         "1",
     ]
@@ -123,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             str(data_dir),
             "--output_file",
             str(results_file),
+            "--dataset_name",
+            "synthetic-cityscapes",
         ],
     )
     val_images = sorted((data_dir / "leftImg8bit" / "val").glob("*/*.png"))[:4]

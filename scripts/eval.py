@@ -30,6 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data_dir", required=True, help="Cityscapes root.")
     parser.add_argument("--list_dir", default=None, help="Folder of the split files (default: <data_dir>/lists).")
     parser.add_argument("--cache_dir", default=None, help="datasets cache folder.")
+    parser.add_argument("--dataset_name", default="cityscapes", help="Dataset name written to the results.")
     parser.add_argument("--split", default="validation", help="Labelled split to score (default: validation).")
     add_inference_arguments(parser)
     parser.add_argument("--per_device_eval_batch_size", type=int, default=1)
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     results = result.to_json(names)
     results.update(
         split=args.split,
-        dataset=Path(args.data_dir).name,
+        dataset=args.dataset_name,
         scales=args.scales,
         flip=args.flip,
         sliding_window=args.sliding_window,

@@ -85,6 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     data.add_argument("--eval_split", default="validation", help="Split to evaluate on; 'none' to skip.")
     data.add_argument("--cache_dir", default=None, help="datasets cache folder.")
+    data.add_argument("--dataset_name", default="cityscapes", help="Dataset name for eval_results.json and cards.")
     data.add_argument("--crop_size", type=int, nargs=2, default=[1024, 1024], metavar=("H", "W"))
     data.add_argument("--base_size", type=int, default=2048, help="Long side before random scaling.")
     data.add_argument("--scale_range", type=float, nargs=2, default=[0.5, 2.0], metavar=("MIN", "MAX"))
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         names = [unwrapped.config.id2label[i] for i in range(unwrapped.config.num_labels)]
         results = {**result.to_json(names), "step": global_step, "split": args.eval_split}
-        results["dataset"] = Path(args.data_dir).name
+        results["dataset"] = args.dataset_name
         metrics = {f"eval/{k}": results[k] for k in ("mean_iou", "mean_accuracy", "overall_accuracy")}
         metrics.update({f"eval_iou/{name}": value for name, value in results["per_category_iou"].items()})
         accelerator.log({k: v for k, v in metrics.items() if v is not None}, step=global_step)
