@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 str(args.width),
             ],
         )
-    eval_steps = max(1, args.max_train_steps // 3)
+    eval_steps = max(1, args.max_train_steps // 2)
     train = [
         python,
         "-m",
