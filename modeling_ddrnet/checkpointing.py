@@ -20,12 +20,6 @@ TRAINER_STATE = "trainer_state.json"
 TMP_SUFFIX = ".tmp"
 
 
-def write_json_atomically(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + TMP_SUFFIX)
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def save_pretrained_atomically(model, image_processor, directory: str | Path, extra_json: dict[str, dict]) -> None:
     """`save_pretrained` into a sibling folder, then move each file into `directory` with an atomic rename.
 

@@ -6,7 +6,6 @@ import numpy as np
 from cityscapesscripts.helpers.labels import labels as OFFICIAL_LABELS
 
 IGNORE_INDEX = 255
-NUM_CLASSES = 19
 
 _TRAIN_LABELS = sorted(
     (label for label in OFFICIAL_LABELS if 0 <= label.trainId < IGNORE_INDEX), key=lambda x: x.trainId
