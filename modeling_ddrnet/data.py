@@ -18,11 +18,13 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset, Sampler
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from .cityscapes import IGNORE_INDEX
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+# The statistics DDRNetImageProcessor normalizes with, so that training and inference see the same inputs.
+IMAGENET_MEAN = np.array(IMAGENET_DEFAULT_MEAN, dtype=np.float32)
+IMAGENET_STD = np.array(IMAGENET_DEFAULT_STD, dtype=np.float32)
 
 
 def normalize(image: np.ndarray) -> np.ndarray:

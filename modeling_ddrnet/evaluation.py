@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from metrics.mean_iou.mean_iou import metrics_from_confusion_matrix
 
-from .data import EvalDataset
+from .data import IMAGENET_MEAN, IMAGENET_STD, EvalDataset
 from .inference import predict_probabilities
 
 
@@ -67,8 +67,8 @@ class EvaluationResult:
 
 def denormalize(pixel_values: torch.Tensor) -> np.ndarray:
     """`(3, H, W)` ImageNet-normalized -> `(H, W, 3)` uint8."""
-    mean = torch.tensor([0.485, 0.456, 0.406], device=pixel_values.device)[:, None, None]
-    std = torch.tensor([0.229, 0.224, 0.225], device=pixel_values.device)[:, None, None]
+    mean = torch.from_numpy(IMAGENET_MEAN).to(pixel_values.device)[:, None, None]
+    std = torch.from_numpy(IMAGENET_STD).to(pixel_values.device)[:, None, None]
     image = (pixel_values.float() * std + mean).clamp(0, 1) * 255
     return image.round().byte().permute(1, 2, 0).cpu().numpy()
 
