@@ -1,4 +1,6 @@
-"""DDRNet for the Hugging Face ecosystem.
+"""DDRNet (Deep Dual-resolution Networks) as a transformers model: configuration, modeling, image processing,
+BatchNorm folding for inference and the converter of the original checkpoints. It needs only torch, transformers,
+safetensors, numpy and pillow.
 
 Importing this package registers DDRNet with the Auto classes, so that `AutoConfig`, `AutoModel`,
 `AutoModelForSemanticSegmentation`, `AutoImageProcessor` and `pipeline("image-segmentation")` load saved DDRNet
@@ -12,7 +14,13 @@ from transformers import (
     AutoModelForSemanticSegmentation,
 )
 
-from .configuration_ddrnet import CITYSCAPES_CLASS_NAMES, CITYSCAPES_CLASS_WEIGHTS, VARIANTS, DDRNetConfig
+from .configuration_ddrnet import (
+    CITYSCAPES_CLASS_NAMES,
+    CITYSCAPES_CLASS_WEIGHTS,
+    VARIANTS,
+    DDRNetConfig,
+    DDRNetConfigError,
+)
 from .image_processing_ddrnet import DDRNetImageProcessor
 from .modeling_ddrnet import (
     DDRNetForSemanticSegmentation,
@@ -32,6 +40,7 @@ __all__ = [
     "CITYSCAPES_CLASS_WEIGHTS",
     "VARIANTS",
     "DDRNetConfig",
+    "DDRNetConfigError",
     "DDRNetForSemanticSegmentation",
     "DDRNetImageProcessor",
     "DDRNetModel",

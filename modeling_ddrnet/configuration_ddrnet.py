@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from transformers import PreTrainedConfig
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 # The 19 Cityscapes evaluation classes, in train-id order.
 CITYSCAPES_CLASS_NAMES = (
@@ -51,6 +55,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "head_channels": 256,
     },
 }
+
+
+class DDRNetConfigError(ValueError):
+    """A configuration value out of its valid range; the message names the field."""
 
 
 class DDRNetConfig(PreTrainedConfig):
@@ -129,12 +137,25 @@ class DDRNetConfig(PreTrainedConfig):
         if "id2label" not in kwargs and "num_labels" not in kwargs:
             kwargs["id2label"] = dict(enumerate(CITYSCAPES_CLASS_NAMES))
             kwargs.setdefault("label2id", {name: index for index, name in enumerate(CITYSCAPES_CLASS_NAMES)})
+        num_labels = kwargs.get("num_labels")
+        if num_labels is not None and len(kwargs.get("id2label") or {}) not in (0, num_labels):
+            # `from_pretrained(path, num_labels=N)`: a new label set replaces the stored one, and the stored
+            # names and class weights, which describe the old classes, go with it.
+            kwargs.pop("id2label")
+            kwargs.pop("label2id", None)
+            if isinstance(class_weights, list | tuple) and len(class_weights) != num_labels:
+                logger.warning(
+                    f"Dropping the {len(class_weights)} stored class_weights: the model now has {num_labels} labels."
+                )
+                class_weights = None
         super().__init__(**kwargs)
         self.base_channels = base_channels
-        self.stem_depths = list(stem_depths or [2, 2])
-        self.context_channel_multipliers = list(context_channel_multipliers or [4, 8])
-        self.context_depths = list(context_depths or [2, 2])
-        self.detail_depths = list(detail_depths or [2, 2])
+        self.stem_depths = list(stem_depths if stem_depths is not None else [2, 2])
+        self.context_channel_multipliers = list(
+            context_channel_multipliers if context_channel_multipliers is not None else [4, 8]
+        )
+        self.context_depths = list(context_depths if context_depths is not None else [2, 2])
+        self.detail_depths = list(detail_depths if detail_depths is not None else [2, 2])
         self.spp_channels = spp_channels
         self.head_channels = head_channels
         self.use_auxiliary_head = use_auxiliary_head
@@ -143,7 +164,7 @@ class DDRNetConfig(PreTrainedConfig):
         self.ohem_threshold = ohem_threshold
         self.ohem_min_kept = ohem_min_kept
         if isinstance(class_weights, str) and class_weights not in NAMED_CLASS_WEIGHTS:
-            raise ValueError(
+            raise DDRNetConfigError(
                 f"DDRNetConfig: unknown class_weights={class_weights!r}; expected a list of floats or one of "
                 f"{sorted(NAMED_CLASS_WEIGHTS)}."
             )
@@ -159,12 +180,20 @@ class DDRNetConfig(PreTrainedConfig):
 
     def _check(self) -> None:
         def fail(name: str, value: Any, expected: str) -> None:
-            raise ValueError(f"DDRNetConfig: invalid {name}={value!r}; expected {expected}.")
+            raise DDRNetConfigError(f"DDRNetConfig: invalid {name}={value!r}; expected {expected}.")
 
-        for name in ("base_channels", "spp_channels", "head_channels", "num_channels", "ohem_min_kept"):
+        for name in ("base_channels", "spp_channels", "head_channels", "num_channels", "ohem_min_kept", "num_labels"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 fail(name, value, "a positive integer")
+        for name in ("batch_norm_eps", "batch_norm_momentum", "auxiliary_loss_weight", "ohem_threshold"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                fail(name, value, "a finite number")
+        if self.batch_norm_eps <= 0:
+            fail("batch_norm_eps", self.batch_norm_eps, "a positive number")
+        if not 0.0 <= self.batch_norm_momentum <= 1.0:
+            fail("batch_norm_momentum", self.batch_norm_momentum, "a number in [0, 1]")
         if len(self.stem_depths) != 2 or min(self.stem_depths) < 1:
             fail("stem_depths", self.stem_depths, "two positive integers (blocks at 1/4 and 1/8 resolution)")
         num_stages = len(self.context_channel_multipliers)
@@ -184,13 +213,15 @@ class DDRNetConfig(PreTrainedConfig):
             fail("auxiliary_loss_weight", self.auxiliary_loss_weight, "a non-negative number")
         if self.class_weights is not None and len(self.class_weights) != self.num_labels:
             fail("class_weights", self.class_weights, f"{self.num_labels} values (one per label)")
+        if self.class_weights is not None and not all(math.isfinite(w) and w >= 0 for w in self.class_weights):
+            fail("class_weights", self.class_weights, "finite, non-negative numbers")
 
     @classmethod
     def from_variant(cls, name: str, **overrides: Any) -> DDRNetConfig:
         """Build the configuration of a published variant (`"ddrnet-23-slim"`, `"ddrnet-23"`, `"ddrnet-39"`)."""
         if name not in VARIANTS:
-            raise ValueError(f"Unknown DDRNet variant {name!r}; valid variants: {', '.join(VARIANTS)}.")
+            raise DDRNetConfigError(f"Unknown DDRNet variant {name!r}; valid variants: {', '.join(VARIANTS)}.")
         return cls(**{**VARIANTS[name], **overrides})
 
 
-__all__ = ["DDRNetConfig", "VARIANTS", "CITYSCAPES_CLASS_NAMES", "CITYSCAPES_CLASS_WEIGHTS"]
+__all__ = ["DDRNetConfig", "DDRNetConfigError", "VARIANTS", "CITYSCAPES_CLASS_NAMES", "CITYSCAPES_CLASS_WEIGHTS"]

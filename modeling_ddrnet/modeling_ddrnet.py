@@ -349,12 +349,12 @@ class DDRNetModel(DDRNetPreTrainedModel):
         context = self.dappm(self.context_bottleneck(F.relu(context)))
         fused = detail + resize_to(context, detail, self.config.align_corners)
 
-        all_hidden_states = tuple(hidden_states) if output_hidden_states else None
-        if not return_dict:
-            return tuple(v for v in (fused, auxiliary, all_hidden_states) if v is not None)
-        return DDRNetModelOutput(
-            last_hidden_state=fused, auxiliary_hidden_state=auxiliary, hidden_states=all_hidden_states
+        output = DDRNetModelOutput(
+            last_hidden_state=fused,
+            auxiliary_hidden_state=auxiliary,
+            hidden_states=tuple(hidden_states) if output_hidden_states else None,
         )
+        return output if return_dict else output.to_tuple()
 
 
 class DDRNetForSemanticSegmentation(DDRNetPreTrainedModel):
@@ -409,10 +409,7 @@ class DDRNetForSemanticSegmentation(DDRNetPreTrainedModel):
                 auxiliary_loss = self.compute_loss(auxiliary_logits, labels)
                 loss = main_loss + self.config.auxiliary_loss_weight * auxiliary_loss
 
-        if not return_dict:
-            output = tuple(v for v in (logits, auxiliary_logits, outputs.hidden_states) if v is not None)
-            return ((loss,) + output) if loss is not None else output
-        return DDRNetSemanticSegmenterOutput(
+        output = DDRNetSemanticSegmenterOutput(
             loss=loss,
             logits=logits,
             auxiliary_logits=auxiliary_logits,
@@ -420,6 +417,8 @@ class DDRNetForSemanticSegmentation(DDRNetPreTrainedModel):
             main_loss=main_loss,
             auxiliary_loss=auxiliary_loss,
         )
+        # The tuple holds every field the dict output holds, in field order, without the unset ones.
+        return output if return_dict else output.to_tuple()
 
 
 __all__ = [

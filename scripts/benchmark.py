@@ -22,8 +22,7 @@ from pathlib import Path
 
 import torch
 
-from modeling_ddrnet import VARIANTS
-from modeling_ddrnet.benchmarking import (
+from ddrnet_toolkit.benchmarking import (
     INFERENCE_MODES,
     TRAINING_MODES,
     add_speedups,
@@ -35,6 +34,8 @@ from modeling_ddrnet.benchmarking import (
     measure_onnxruntime,
     measure_training,
 )
+from ddrnet_toolkit.cli import run_script
+from modeling_ddrnet import VARIANTS
 
 PRESETS = {
     "paper": {},
@@ -81,13 +82,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--skip", nargs="+", default=[], choices=["inference", "onnxruntime", "training", "data", "metric"]
     )
-    parser.add_argument(
-        "--compare-eager",
-        dest="compare_eager",
-        action="store_true",
-        default=True,
-        help="Add the ratio to the eager fp32 row of the same run (default: on).",
-    )
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--min_time", type=float, default=1.0, help="Seconds per timed run.")
     parser.add_argument("--output_dir", default="outputs/benchmark", help="Where results.json and results.md go.")
@@ -124,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += measure_data_pipeline(height=args.data_height, width=args.data_width, crop=args.train_crop)
     if "metric" not in args.skip:
         rows += measure_metric(height=args.metric_height, width=args.metric_width, min_time=args.min_time)
-    if args.compare_eager:
-        add_speedups(rows)
+    add_speedups(rows)
 
     header = (
         f"Benchmark {time.strftime('%Y-%m-%d')}, {device_name}, torch {torch.__version__}, "
@@ -142,4 +135,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_script(main)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import argparse
 
-from modeling_ddrnet.benchmarking import markdown_table, measure_data_pipeline
+from ddrnet_toolkit.benchmarking import markdown_table, measure_data_pipeline
+from ddrnet_toolkit.cli import run_script
 
 
 def main() -> None:
@@ -28,4 +29,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

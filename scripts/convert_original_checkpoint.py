@@ -9,10 +9,10 @@ Example:
 from __future__ import annotations
 
 import argparse
-import sys
 
+from ddrnet_toolkit.cli import run_script
 from modeling_ddrnet import VARIANTS, DDRNetConfig, DDRNetImageProcessor
-from modeling_ddrnet.convert_original import CheckpointConversionError, convert_state_dict, load_original_checkpoint
+from modeling_ddrnet.convert_original import convert_state_dict, load_original_checkpoint
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,11 +27,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = DDRNetConfig.from_variant(args.variant, use_auxiliary_head=not args.no_auxiliary_head)
-    try:
-        model, report = convert_state_dict(load_original_checkpoint(args.checkpoint), config)
-    except (CheckpointConversionError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    model, report = convert_state_dict(load_original_checkpoint(args.checkpoint), config)
     print(report.summary())
     model.save_pretrained(args.output_dir)
     DDRNetImageProcessor().save_pretrained(args.output_dir)
@@ -40,4 +36,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

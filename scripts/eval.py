@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from dataset_builders.cityscapes import load_cityscapes
+from ddrnet_toolkit.cli import UserInputError, run_script
+from ddrnet_toolkit.evaluation import evaluate_split
+from ddrnet_toolkit.inference import add_inference_arguments, inference_options
+from ddrnet_toolkit.training import make_accelerator
 from modeling_ddrnet import CITYSCAPES_CLASS_NAMES, DDRNetForSemanticSegmentation
-from modeling_ddrnet.evaluation import evaluate_split
-from modeling_ddrnet.inference import add_inference_arguments, inference_options
-from modeling_ddrnet.training import make_accelerator
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,16 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         splits = load_cityscapes(args.data_dir, args.list_dir, args.cache_dir)
     if args.split not in splits or "label" not in splits[args.split].column_names:
         labelled = [name for name, split in splits.items() if "label" in split.column_names]
-        print(f"error: --split {args.split} is not a labelled split; choose from {labelled}", file=sys.stderr)
-        return 2
+        raise UserInputError(f"--split {args.split} is not a labelled split; choose from {', '.join(labelled)}")
     model = DDRNetForSemanticSegmentation.from_pretrained(args.model_name_or_path).to(accelerator.device)
     if model.config.num_labels != len(CITYSCAPES_CLASS_NAMES):
-        print(
-            f"error: {args.model_name_or_path} predicts {model.config.num_labels} classes, Cityscapes has "
-            f"{len(CITYSCAPES_CLASS_NAMES)}: fine-tune it first (train.py --ignore_mismatched_sizes)",
-            file=sys.stderr,
+        raise UserInputError(
+            f"--model_name_or_path {args.model_name_or_path} predicts {model.config.num_labels} classes, Cityscapes "
+            f"has {len(CITYSCAPES_CLASS_NAMES)}: fine-tune it first (train.py --ignore_mismatched_sizes)"
         )
-        return 2
     result = evaluate_split(
         model,
         splits[args.split],
@@ -104,4 +101,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

@@ -10,12 +10,12 @@ Example:
 from __future__ import annotations
 
 import argparse
-import sys
 
 import torch
 
+from ddrnet_toolkit.cli import UserInputError, run_script
+from ddrnet_toolkit.onnx_export import export_onnx, max_difference_with_onnxruntime
 from modeling_ddrnet import DDRNetForSemanticSegmentation
-from modeling_ddrnet.onnx_export import export_onnx, max_difference_with_onnxruntime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,10 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         f"max |difference| {difference:.2e} (max |logit| {scale:.2e})"
     )
     if difference > args.tolerance * max(scale, 1.0):
-        print("error: onnxruntime output differs beyond --tolerance", file=sys.stderr)
-        return 1
+        raise UserInputError(f"{path}: onnxruntime output differs beyond --tolerance {args.tolerance}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

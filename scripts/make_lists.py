@@ -11,9 +11,9 @@ Example:
 from __future__ import annotations
 
 import argparse
-import sys
 
-from dataset_builders.cityscapes import CityscapesDataError, write_split_lists
+from dataset_builders.cityscapes import write_split_lists
+from ddrnet_toolkit.cli import run_script
 
 
 def main() -> int:
@@ -21,15 +21,11 @@ def main() -> int:
     parser.add_argument("--data_dir", required=True, help="Cityscapes root (with leftImg8bit/ and gtFine/).")
     parser.add_argument("--list_dir", default=None, help="Where to write the lists (default: <data_dir>/lists).")
     args = parser.parse_args()
-    try:
-        counts = write_split_lists(args.data_dir, args.list_dir)
-    except CityscapesDataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    counts = write_split_lists(args.data_dir, args.list_dir)
     for name, count in counts.items():
         print(f"{name}: {count} samples")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

@@ -11,6 +11,7 @@ import argparse
 import time
 
 from dataset_builders.cityscapes.synthetic import make_synthetic_cityscapes
+from ddrnet_toolkit.cli import run_script
 
 
 def positive(value: str) -> int:
@@ -39,4 +40,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -26,10 +25,12 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from dataset_builders.cityscapes.labels import TRAIN_ID_TO_LABEL_ID
+from ddrnet_toolkit.cli import UserInputError, run_script
+from ddrnet_toolkit.data import normalize
+from ddrnet_toolkit.inference import add_inference_arguments, inference_options, predict_probabilities
+from ddrnet_toolkit.visualization import colorize, overlay
 from modeling_ddrnet import DDRNetForSemanticSegmentation
-from modeling_ddrnet.cityscapes import TRAIN_ID_TO_LABEL_ID, colorize, overlay
-from modeling_ddrnet.data import normalize
-from modeling_ddrnet.inference import add_inference_arguments, inference_options, predict_probabilities
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 FORMATS = ("color", "overlay", "cityscapes")
@@ -47,7 +48,7 @@ def find_images(inputs: list[str]) -> list[Path]:
         else:
             matches = [Path(p) for p in glob.glob(item, recursive=True) if Path(p).suffix.lower() in IMAGE_SUFFIXES]
             if not matches:
-                raise FileNotFoundError(f"--inputs {item}: no such file, folder, or image matching this pattern")
+                raise UserInputError(f"--inputs {item}: no such file, folder, or image matching this pattern")
         for match in sorted(matches):
             found[match] = None
     return list(found)
@@ -83,11 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        paths = find_images(args.inputs)
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    paths = find_images(args.inputs)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     model = DDRNetForSemanticSegmentation.from_pretrained(args.model_name_or_path).to(device).eval()
     output_dir = Path(args.output_dir)
@@ -115,4 +112,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

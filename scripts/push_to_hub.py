@@ -12,9 +12,9 @@ Example:
 from __future__ import annotations
 
 import argparse
-import sys
 
-from modeling_ddrnet.hub import publish
+from ddrnet_toolkit.cli import run_script
+from ddrnet_toolkit.hub import publish
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,14 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repo_id", required=True, help="ORG/NAME.")
     parser.add_argument("--sample_image", default=None, help="An image to show with its prediction in the card.")
     args = parser.parse_args(argv)
-    try:
-        target, changes = publish(args.model_name_or_path, args.hub_dir, args.repo_id, args.sample_image)
-    except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    target, changes = publish(args.model_name_or_path, args.hub_dir, args.repo_id, args.sample_image)
     print(f"pushed {args.model_name_or_path} to {target}: {changes.summary()}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

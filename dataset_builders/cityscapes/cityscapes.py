@@ -18,8 +18,7 @@ import datasets
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from modeling_ddrnet.cityscapes import CLASS_NAMES, IGNORE_INDEX, KNOWN_LABEL_IDS, LABEL_ID_TO_TRAIN_ID
-
+from .labels import CLASS_NAMES, IGNORE_INDEX, KNOWN_LABEL_IDS, LABEL_ID_TO_TRAIN_ID
 from .split_lists import SPLIT_FILES, CityscapesDataError, Sample, read_split_file
 
 _DESCRIPTION = "Cityscapes fine annotations, 19 evaluation classes as train ids (255 = ignore)."

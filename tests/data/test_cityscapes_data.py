@@ -14,10 +14,10 @@ from PIL import Image
 
 from dataset_builders.cityscapes import CityscapesDataError, load_cityscapes, write_split_lists
 from dataset_builders.cityscapes.cityscapes import read_label_as_train_ids
+from dataset_builders.cityscapes.labels import CLASS_NAMES
 from dataset_builders.cityscapes.synthetic import make_synthetic_cityscapes
-from modeling_ddrnet.cityscapes import CLASS_NAMES
+from ddrnet_toolkit.data import EpochShuffleSampler, TrainAugmentation, TrainDataset
 from modeling_ddrnet.configuration_ddrnet import CITYSCAPES_CLASS_NAMES
-from modeling_ddrnet.data import EpochShuffleSampler, TrainAugmentation, TrainDataset
 
 
 def tree_digest(root) -> str:

@@ -11,13 +11,32 @@ import json
 import os
 import re
 import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from accelerate import Accelerator
 
+from .cli import UserInputError
+
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)$")
 TRAINER_STATE = "trainer_state.json"
 TMP_SUFFIX = ".tmp"
+
+
+@dataclass
+class TrainerState:
+    """What a checkpoint holds beside accelerate's states: where the run is, and its best score so far."""
+
+    global_step: int = 0
+    best_mean_iou: float = -1.0
+    max_train_steps: int = 0
+
+    def save(self, checkpoint: Path) -> None:
+        (checkpoint / TRAINER_STATE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, checkpoint: Path) -> TrainerState:
+        return cls(**json.loads((checkpoint / TRAINER_STATE).read_text()))
 
 
 def save_pretrained_atomically(model, image_processor, directory: str | Path, extra_json: dict[str, dict]) -> None:
@@ -58,14 +77,14 @@ def find_latest_checkpoint(checkpoints_dir: str | Path) -> Path | None:
 
 
 def save_checkpoint(
-    accelerator: Accelerator, checkpoints_dir: str | Path, step: int, trainer_state: dict, total_limit: int | None
+    accelerator: Accelerator, checkpoints_dir: str | Path, trainer_state: TrainerState, total_limit: int | None
 ) -> Path:
     """`accelerator.save_state` (model, optimizer, scheduler, scaler, RNG) plus `trainer_state.json`, atomically.
 
     Must be called on every process. Returns the final checkpoint path.
     """
     checkpoints_dir = Path(checkpoints_dir)
-    final = checkpoints_dir / f"step_{step:08d}"
+    final = checkpoints_dir / f"step_{trainer_state.global_step:08d}"
     staging = final.with_name(final.name + TMP_SUFFIX)
     if accelerator.is_main_process:
         shutil.rmtree(staging, ignore_errors=True)
@@ -74,7 +93,7 @@ def save_checkpoint(
     accelerator.save_state(str(staging))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        (staging / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=2) + "\n")
+        trainer_state.save(staging)
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)
@@ -91,11 +110,7 @@ def resolve_checkpoint(argument: str, checkpoints_dir: str | Path) -> Path | Non
         return find_latest_checkpoint(checkpoints_dir)
     path = Path(argument)
     if not (path / TRAINER_STATE).is_file():
-        raise FileNotFoundError(
+        raise UserInputError(
             f"--resume_from_checkpoint {argument}: not a complete checkpoint (no {TRAINER_STATE} inside)"
         )
     return path
-
-
-def load_trainer_state(checkpoint: Path) -> dict:
-    return json.loads((checkpoint / TRAINER_STATE).read_text())

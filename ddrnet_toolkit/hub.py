@@ -10,14 +10,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.repocard_data import EvalResult
+from PIL import Image
 
-from .image_processing_ddrnet import DDRNetImageProcessor
-from .modeling_ddrnet import DDRNetForSemanticSegmentation
+import modeling_ddrnet
+from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
 
-PACKAGE_DIR = Path(__file__).parent
-# The files `trust_remote_code=True` imports; they must only import each other, torch and transformers.
+from .cli import UserInputError
+from .data import normalize
+from .inference import predict_probabilities
+from .visualization import colorize, overlay
+
+MODEL_PACKAGE_DIR = Path(modeling_ddrnet.__file__).parent
+# The model package's files that `trust_remote_code=True` imports; they import only each other, torch,
+# transformers and numpy.
 REMOTE_CODE_FILES = ("configuration_ddrnet.py", "modeling_ddrnet.py", "loss_ddrnet.py", "image_processing_ddrnet.py")
 MODEL_AUTO_MAP = {
     "AutoConfig": "configuration_ddrnet.DDRNetConfig",
@@ -177,13 +185,6 @@ def model_card(
 
 def sample_picture(model: DDRNetForSemanticSegmentation, image_path: Path) -> np.ndarray:
     """The image, its predicted mask and their blend, side by side."""
-    import torch
-    from PIL import Image
-
-    from .cityscapes import colorize, overlay
-    from .data import normalize
-    from .inference import predict_probabilities
-
     image = np.asarray(Image.open(image_path).convert("RGB"))
     with torch.no_grad():
         pixel_values = torch.from_numpy(normalize(image))[None]
@@ -199,11 +200,9 @@ def publish(
     model_dir: str | Path, hub_dir: str | Path, repo_id: str, sample_image: str | Path | None = None
 ) -> tuple[Path, RepoChanges]:
     """Write `<hub_dir>/<repo_id>/` from a saved model folder; return the folder and what changed in it."""
-    from PIL import Image
-
     model_dir = Path(model_dir)
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ValueError(f"--repo_id must look like ORG/NAME, got {repo_id!r}")
+        raise UserInputError(f"--repo_id must look like ORG/NAME, got {repo_id!r}")
     target = Path(hub_dir) / repo_id
     staging = target.with_name(target.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
@@ -219,7 +218,7 @@ def publish(
         processor.auto_map = dict(PROCESSOR_AUTO_MAP)
         processor.save_pretrained(staging)
         for name in REMOTE_CODE_FILES:
-            shutil.copyfile(PACKAGE_DIR / name, staging / name)
+            shutil.copyfile(MODEL_PACKAGE_DIR / name, staging / name)
         results = read_json(model_dir / "eval_results.json")
         training = read_json(model_dir / "training_args.json")
         for name, data in (("eval_results.json", results), ("training_args.json", training)):

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .fast_inference import prepare_for_inference
-from .modeling_ddrnet import DDRNetForSemanticSegmentation
+from modeling_ddrnet.fast_inference import prepare_for_inference
+from modeling_ddrnet.modeling_ddrnet import DDRNetForSemanticSegmentation
 
 
 class LogitsOnly(nn.Module):

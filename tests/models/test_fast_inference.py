@@ -8,9 +8,9 @@ import pytest
 import torch
 from conftest import run_script, tiny_config
 
+from ddrnet_toolkit.onnx_export import export_onnx, onnx_session
 from modeling_ddrnet import DDRNetConfig, DDRNetForSemanticSegmentation
 from modeling_ddrnet.fast_inference import fold_batch_norms, prepare_for_inference
-from modeling_ddrnet.onnx_export import export_onnx, onnx_session
 
 
 def model_with_trained_statistics(config: DDRNetConfig) -> DDRNetForSemanticSegmentation:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from .cityscapes import IGNORE_INDEX
+from dataset_builders.cityscapes.labels import IGNORE_INDEX
 
 # The statistics DDRNetImageProcessor normalizes with, so that training and inference see the same inputs.
 IMAGENET_MEAN = np.array(IMAGENET_DEFAULT_MEAN, dtype=np.float32)
@@ -137,3 +137,19 @@ class EpochShuffleSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_samples)
         yield from (self.epoch * self.num_samples + order).tolist()
+
+
+def train_dataloader(
+    split, augmentation: TrainAugmentation, batch_size: int, num_workers: int, seed: int, pin_memory: bool
+) -> DataLoader:
+    """Shuffled, seeded training batches; augmentation runs in persistent, prefetching workers."""
+    return DataLoader(
+        TrainDataset(split, augmentation, seed=seed),
+        batch_size=batch_size,
+        sampler=EpochShuffleSampler(len(split), seed=seed),
+        drop_last=True,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=num_workers > 0,
+        prefetch_factor=4 if num_workers > 0 else None,
+    )

@@ -16,9 +16,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .configuration_ddrnet import DDRNetConfig
-from .fast_inference import prepare_for_inference
-from .modeling_ddrnet import DDRNetForSemanticSegmentation
+from dataset_builders.cityscapes import load_cityscapes
+from dataset_builders.cityscapes.synthetic import make_synthetic_cityscapes
+from modeling_ddrnet import DDRNetConfig, DDRNetForSemanticSegmentation
+from modeling_ddrnet.fast_inference import prepare_for_inference
+
+from .data import TrainAugmentation, TrainDataset
+from .evaluation import confusion_matrix as device_confusion_matrix
+from .mean_iou.mean_iou import confusion_matrix
 
 INFERENCE_MODES = (
     "fp32",
@@ -224,11 +229,6 @@ def measure_data_pipeline(
 ) -> list[Measurement]:
     """Images per second in one process (one DataLoader worker): PNG decoding alone, then decoding plus the
     training augmentation (scale, crop, flip, normalize), on synthetic Cityscapes images."""
-    from dataset_builders.cityscapes import load_cityscapes
-    from dataset_builders.cityscapes.synthetic import make_synthetic_cityscapes
-
-    from .data import TrainAugmentation, TrainDataset
-
     with tempfile.TemporaryDirectory() as tmp:
         make_synthetic_cityscapes(tmp, num_train=num_images, num_val=0, num_test=0, height=height, width=width)
         split = load_cityscapes(tmp, cache_dir=f"{tmp}/cache")["train"]
@@ -252,10 +252,6 @@ def measure_data_pipeline(
 
 def measure_metric(num_images: int = 4, height: int = 1024, width: int = 2048, min_time: float = 1.0):
     """Images per second of scoring one prediction: the Hub's three histograms vs one confusion-matrix bincount."""
-    from metrics.mean_iou.mean_iou import confusion_matrix
-
-    from .evaluation import confusion_matrix as device_confusion_matrix
-
     rng = np.random.default_rng(0)
     predictions = rng.integers(0, 19, (num_images, height, width), dtype=np.uint8)
     labels = rng.integers(0, 20, (num_images, height, width), dtype=np.uint8)

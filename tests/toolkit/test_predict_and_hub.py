@@ -12,10 +12,10 @@ from huggingface_hub import ModelCard
 from PIL import Image
 from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
 
+from dataset_builders.cityscapes.labels import LABEL_ID_TO_TRAIN_ID, PALETTE
+from ddrnet_toolkit.data import normalize
+from ddrnet_toolkit.hub import publish
 from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
-from modeling_ddrnet.cityscapes import LABEL_ID_TO_TRAIN_ID, PALETTE
-from modeling_ddrnet.data import normalize
-from modeling_ddrnet.hub import publish
 
 
 def test_predict_writes_three_formats_with_the_right_sizes_and_values(synthetic_root, tiny_model_dir, tmp_path):
@@ -68,7 +68,7 @@ def test_predict_reports_missing_inputs(tiny_model_dir, tmp_path):
         "--inputs",
         str(tmp_path / "nothing*.png"),
     )
-    assert result.returncode == 2 and "nothing*.png" in result.stderr
+    assert result.returncode == 1 and "nothing*.png" in result.stderr
 
 
 def test_push_writes_a_card_and_loads_back_both_ways(synthetic_root, tiny_model_dir, tmp_path):

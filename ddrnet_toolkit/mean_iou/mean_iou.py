@@ -1,7 +1,7 @@
 """Mean Intersection-over-Union, as the Hub's `mean_iou` metric, computed through a confusion matrix.
 
-`evaluate.load("metrics/mean_iou")` gives the same arguments (num_labels, ignore_index, nan_to_num, label_map,
-reduce_labels) and the same outputs (mean_iou, mean_accuracy, overall_accuracy, per_category_iou,
+`evaluate.load(ddrnet_toolkit.MEAN_IOU_METRIC_PATH)` gives the same arguments (num_labels, ignore_index,
+nan_to_num, label_map, reduce_labels) and the same outputs (mean_iou, mean_accuracy, overall_accuracy, per_category_iou,
 per_category_accuracy) as the Hub's module, which builds three histograms per image. Here each image adds one
 `bincount` into a `(num_labels + 1)^2` confusion matrix: the extra row and column collect values outside
 `[0, num_labels)`, which the Hub's histograms drop from one side only. The functions below are also imported by
@@ -32,8 +32,8 @@ Returns:
     `dict` with `mean_iou`, `mean_accuracy`, `overall_accuracy` (floats) and `per_category_iou`,
     `per_category_accuracy` (arrays of shape (num_labels,)).
 Example:
-    >>> import numpy as np, evaluate
-    >>> metric = evaluate.load("metrics/mean_iou")
+    >>> import numpy as np, evaluate, ddrnet_toolkit
+    >>> metric = evaluate.load(ddrnet_toolkit.MEAN_IOU_METRIC_PATH)
     >>> metric.compute(predictions=[np.array([[0, 1]])], references=[np.array([[0, 0]])], num_labels=2,
     ...                ignore_index=255)["mean_iou"]
     0.25

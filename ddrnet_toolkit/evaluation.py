@@ -15,7 +15,7 @@ from accelerate import Accelerator
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from metrics.mean_iou.mean_iou import metrics_from_confusion_matrix
+from ddrnet_toolkit.mean_iou.mean_iou import metrics_from_confusion_matrix
 
 from .data import IMAGENET_MEAN, IMAGENET_STD, EvalDataset
 from .inference import predict_probabilities
@@ -26,8 +26,8 @@ def confusion_matrix(
 ) -> torch.Tensor:
     """`(num_labels + 1)^2` counts (rows: label, columns: prediction) on the tensors' device, without a host sync.
 
-    The layout is that of `metrics.mean_iou.mean_iou.confusion_matrix`: index `num_labels` collects values outside
-    `[0, num_labels)`, and pixels labelled `ignore_index` fall into a bin that is dropped.
+    The layout is that of `ddrnet_toolkit.mean_iou.mean_iou.confusion_matrix`: index `num_labels` collects values
+    outside `[0, num_labels)`, and pixels labelled `ignore_index` fall into a bin that is dropped.
     """
     size = num_labels + 1
     labels = labels.long()

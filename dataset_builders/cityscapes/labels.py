@@ -40,14 +40,5 @@ def _palette() -> np.ndarray:
 
 LABEL_ID_TO_TRAIN_ID = _label_id_to_train_id()
 TRAIN_ID_TO_LABEL_ID = _train_id_to_label_id()
+# Train id -> RGB colour, as the benchmark's visualizations; ignored pixels (255) are black.
 PALETTE = _palette()
-
-
-def colorize(train_ids: np.ndarray) -> np.ndarray:
-    """`(H, W)` train ids -> `(H, W, 3)` uint8 image in the Cityscapes colours (ignored pixels black)."""
-    return PALETTE[np.asarray(train_ids, dtype=np.uint8)]
-
-
-def overlay(image: np.ndarray, train_ids: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """`(H, W, 3)` uint8 image blended with the colour mask of `(H, W)` train ids."""
-    return (image * (1 - alpha) + colorize(train_ids) * alpha).round().astype(np.uint8)

@@ -9,14 +9,15 @@ import evaluate
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, TINY_TRAINING_ARGS, run_script
+from conftest import TINY_TRAINING_ARGS, run_script
 from safetensors.torch import load_file
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dataset_builders.cityscapes import load_cityscapes
+from ddrnet_toolkit import MEAN_IOU_METRIC_PATH
+from ddrnet_toolkit.data import EvalDataset
+from ddrnet_toolkit.inference import predict_probabilities
 from modeling_ddrnet import DDRNetForSemanticSegmentation
-from modeling_ddrnet.data import EvalDataset
-from modeling_ddrnet.inference import predict_probabilities
 
 
 def train(synthetic_root, tiny_model_dir, output_dir, *extra, config="cpu.yaml"):
@@ -121,7 +122,7 @@ def test_eval_script_is_the_same_on_one_and_two_processes_and_equals_the_module(
         probabilities = predict_probabilities(model, sample["pixel_values"][None])
         predictions.append(probabilities.argmax(1)[0].numpy().astype(np.uint8))
         references.append(sample["labels"].numpy().astype(np.uint8))
-    metric = evaluate.load(str(REPO_ROOT / "metrics" / "mean_iou"))
+    metric = evaluate.load(MEAN_IOU_METRIC_PATH)
     expected = metric.compute(predictions=predictions, references=references, num_labels=19, ignore_index=255)
     assert one["mean_iou"] == pytest.approx(expected["mean_iou"], abs=1e-12)
 
@@ -138,4 +139,4 @@ def test_eval_script_rejects_an_unlabelled_split(synthetic_root, tiny_model_dir,
         "--split",
         "test",
     )
-    assert result.returncode == 2 and "not a labelled split" in result.stderr
+    assert result.returncode == 1 and "not a labelled split" in result.stderr

@@ -6,10 +6,10 @@ import evaluate
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT
 
-from metrics.mean_iou.mean_iou import confusion_matrix as numpy_confusion_matrix
-from modeling_ddrnet.evaluation import confusion_matrix as torch_confusion_matrix
+from ddrnet_toolkit import MEAN_IOU_METRIC_PATH
+from ddrnet_toolkit.evaluation import confusion_matrix as torch_confusion_matrix
+from ddrnet_toolkit.mean_iou.mean_iou import confusion_matrix as numpy_confusion_matrix
 
 
 def histogram_reference(
@@ -64,7 +64,7 @@ def random_maps(seed: int, count: int = 4, num_labels: int = 6):
 
 @pytest.fixture(scope="module")
 def metric():
-    return evaluate.load(str(REPO_ROOT / "metrics" / "mean_iou"))
+    return evaluate.load(MEAN_IOU_METRIC_PATH)
 
 
 @pytest.mark.parametrize(

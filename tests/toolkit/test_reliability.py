@@ -16,9 +16,11 @@ from accelerate import Accelerator
 from conftest import REPO_ROOT, TINY_TRAINING_ARGS, tiny_config
 from safetensors.torch import load_file
 
-from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor, checkpointing
-from modeling_ddrnet.checkpointing import find_latest_checkpoint, resolve_checkpoint, save_pretrained_atomically
-from modeling_ddrnet.training import NonFiniteGuard, TrainingDiverged, check_distributed_setup
+from ddrnet_toolkit import checkpointing
+from ddrnet_toolkit.checkpointing import find_latest_checkpoint, resolve_checkpoint, save_pretrained_atomically
+from ddrnet_toolkit.cli import UserInputError
+from ddrnet_toolkit.training import NonFiniteGuard, TrainingDiverged, check_distributed_setup
+from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
 
 TRAIN_SCRIPT = REPO_ROOT / "scripts" / "train.py"
 
@@ -107,7 +109,7 @@ def test_latest_skips_incomplete_checkpoints(tmp_path):
             (checkpoints / name / "trainer_state.json").write_text("{}")
     assert find_latest_checkpoint(checkpoints).name == "step_00000003"
     assert resolve_checkpoint("latest", checkpoints).name == "step_00000003"
-    with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
+    with pytest.raises(UserInputError, match="not a complete checkpoint"):
         resolve_checkpoint(str(checkpoints / "step_00000009"), checkpoints)
     assert resolve_checkpoint("latest", tmp_path / "none") is None
 
@@ -177,28 +179,29 @@ def load_train_module():
 
 
 @pytest.mark.parametrize(
-    "arguments,error,message",
+    "arguments,message",
     [
-        (["--per_device_train_batch_size", "0"], ValueError, "--per_device_train_batch_size must be at least 1"),
-        (["--crop_size", "5000", "5000"], ValueError, "larger than the largest scaled image"),
-        (["--scale_range", "2", "1"], ValueError, "--scale_range must satisfy"),
-        (["--per_device_train_batch_size", "1"], ValueError, "at least 2 samples"),
+        (["--per_device_train_batch_size", "0"], "--per_device_train_batch_size must be at least 1"),
+        (["--crop_size", "5000", "5000"], "larger than the largest scaled image"),
+        (["--scale_range", "2", "1"], "--scale_range must satisfy"),
+        (["--learning_rate", "nan"], "--learning_rate must be a positive number"),
     ],
 )
-def test_bad_training_arguments_name_the_culprit(synthetic_root, tmp_path, arguments, error, message):
+def test_bad_training_arguments_are_parser_errors(synthetic_root, tmp_path, capsys, arguments, message):
     train = load_train_module()
-    base = [
-        "--data_dir",
-        str(synthetic_root),
-        "--output_dir",
-        str(tmp_path / "out"),
-        "--report_to",
-        "none",
-        "--cache_dir",
-        str(tmp_path / "cache"),
-    ]
-    with pytest.raises(error, match=message):
+    base = ["--data_dir", str(synthetic_root), "--output_dir", str(tmp_path / "out"), "--report_to", "none"]
+    with pytest.raises(SystemExit) as exit_info:
         train.main([*base, *arguments])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_batch_of_one_is_refused_naming_the_argument(synthetic_root, tmp_path):
+    train = load_train_module()
+    arguments = ["--data_dir", str(synthetic_root), "--output_dir", str(tmp_path / "out"), "--report_to", "none"]
+    with pytest.raises(UserInputError, match="--per_device_train_batch_size 1 .* at least 2 samples"):
+        train.main([*arguments, "--cache_dir", str(tmp_path / "cache"), "--per_device_train_batch_size", "1"])
 
 
 def test_unknown_variant_and_unwritable_output_dir(synthetic_root, tmp_path, capsys):
@@ -208,7 +211,7 @@ def test_unknown_variant_and_unwritable_output_dir(synthetic_root, tmp_path, cap
     assert "invalid choice: 'ddrnet-50'" in capsys.readouterr().err
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    with pytest.raises(PermissionError, match="--output_dir .*a_file/out cannot be written"):
+    with pytest.raises(UserInputError, match="--output_dir .*a_file/out cannot be written"):
         train.main(["--data_dir", str(synthetic_root), "--output_dir", str(blocker / "out")])
 
 
@@ -229,7 +232,9 @@ def test_checkpoint_with_another_number_of_labels(synthetic_root, tmp_path):
         "--eval_split",
         "none",
     ]
-    with pytest.raises(ValueError, match="predicts 5 classes but Cityscapes has 19; pass --ignore_mismatched_sizes"):
+    with pytest.raises(
+        UserInputError, match="predicts 5 classes but Cityscapes has 19; pass --ignore_mismatched_sizes"
+    ):
         train.main([*base, "--output_dir", str(tmp_path / "refused")])
     assert (
         train.main([*base, "--output_dir", str(tmp_path / "ok"), "--ignore_mismatched_sizes", "--max_train_steps", "1"])
@@ -241,7 +246,7 @@ def test_checkpoint_with_another_number_of_labels(synthetic_root, tmp_path):
 def test_more_processes_than_gpus_is_refused(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     accelerator = SimpleNamespace(device=torch.device("cuda", 0), local_process_index=3, num_processes=4)
-    with pytest.raises(RuntimeError, match="4 processes were launched but this machine has 2 GPU"):
+    with pytest.raises(UserInputError, match="4 processes were launched but this machine has 2 GPU"):
         check_distributed_setup(accelerator, per_device_batch_size=8)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from modeling_ddrnet.inference import predict_probabilities, sliding_window_logits
+from ddrnet_toolkit.inference import predict_probabilities, sliding_window_logits
 
 
 def test_single_scale_is_the_upsampled_softmax(tiny_model):
