@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install test lint demo benchmark clean
+.PHONY: install test lint wheel-check demo benchmark clean
 
 install: $(STAMP)
 
@@ -24,15 +24,19 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-test: install
+test: install wheel-check
 	$(BIN)/ruff check .
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m pytest -q tests
 
+# The built wheel, installed non-editable into a fresh environment, runs every script (what Docker users get).
+wheel-check: install
+	bash .ci/check_wheel_install.sh $(BIN)/python "$(TORCH_SPEC)"
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/hadolint Dockerfile
-	$(BIN)/ruff format --check modeling_ddrnet dataset_builders metrics
+	$(BIN)/ruff format --check modeling_ddrnet ddrnet_toolkit dataset_builders scripts tests
 
 demo: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python scripts/demo.py
@@ -41,4 +45,4 @@ benchmark: install
 	$(BIN)/python scripts/benchmark.py --device auto
 
 clean:
-	rm -rf outputs .pytest_cache
+	rm -rf outputs build .pytest_cache

@@ -6,7 +6,14 @@ import torch.nn.functional as F
 from conftest import tiny_config
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForSemanticSegmentation, pipeline
 
-from modeling_ddrnet import VARIANTS, DDRNetConfig, DDRNetForSemanticSegmentation, DDRNetImageProcessor, DDRNetModel
+from modeling_ddrnet import (
+    VARIANTS,
+    DDRNetConfig,
+    DDRNetConfigError,
+    DDRNetForSemanticSegmentation,
+    DDRNetImageProcessor,
+    DDRNetModel,
+)
 from modeling_ddrnet.loss_ddrnet import OhemCrossEntropyLoss
 
 # Parameter counts of the original networks (millions), with and without the auxiliary head.
@@ -196,3 +203,59 @@ def test_resize_option_resizes_images_and_labels():
 def test_tiny_config_is_a_valid_variant_shape():
     config = tiny_config()
     assert config.context_channel_multipliers == [4, 8]
+
+
+def test_fine_tuning_a_trained_checkpoint_to_another_number_of_labels(tmp_path):
+    trained = DDRNetForSemanticSegmentation(tiny_config(class_weights="cityscapes"))
+    trained.save_pretrained(tmp_path)
+    model = DDRNetForSemanticSegmentation.from_pretrained(tmp_path, num_labels=5, ignore_mismatched_sizes=True)
+    assert model.config.num_labels == 5 and model.config.class_weights is None
+    assert model.config.id2label == {i: f"LABEL_{i}" for i in range(5)}
+    assert model.decode_head.conv2.out_channels == 5
+    assert torch.equal(model.ddrnet.stem.conv1.weight, trained.ddrnet.stem.conv1.weight)
+    loss = model.train()(torch.randn(2, 3, 32, 32), labels=torch.randint(0, 5, (2, 32, 32))).loss
+    assert torch.isfinite(loss)
+    names = {i: name for i, name in enumerate("abcde")}
+    renamed = DDRNetForSemanticSegmentation.from_pretrained(tmp_path, id2label=names, ignore_mismatched_sizes=True)
+    assert renamed.config.id2label == names and renamed.config.num_labels == 5
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("num_labels", 0),
+        ("batch_norm_eps", -1.0),
+        ("auxiliary_loss_weight", float("nan")),
+        ("context_depths", []),
+        ("class_weights", [float("nan")] * 19),
+    ],
+)
+def test_invalid_config_values_are_refused_naming_the_field(field, value):
+    with pytest.raises(DDRNetConfigError, match=field):
+        DDRNetConfig(**{field: value})
+
+
+def test_model_package_imports_and_runs_without_the_training_dependencies():
+    """`modeling_ddrnet` needs only torch, transformers, safetensors, numpy and pillow."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, tempfile
+for name in ("accelerate", "datasets", "evaluate", "tensorboard", "cityscapesscripts", "ddrnet_toolkit",
+             "dataset_builders"):
+    sys.modules[name] = None  # any import of these now fails
+import torch
+from modeling_ddrnet import DDRNetConfig, DDRNetForSemanticSegmentation, DDRNetImageProcessor
+model = DDRNetForSemanticSegmentation(DDRNetConfig(base_channels=8, spp_channels=16, head_channels=16)).eval()
+inputs = DDRNetImageProcessor()(torch.randint(0, 256, (1, 3, 32, 48), dtype=torch.uint8))
+with torch.no_grad():
+    logits = model(**inputs).logits
+folder = tempfile.mkdtemp()
+model.save_pretrained(folder)
+assert torch.equal(DDRNetForSemanticSegmentation.from_pretrained(folder).eval()(**inputs).logits, logits)
+print(tuple(logits.shape))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("(1, 19, 4, 6)")
