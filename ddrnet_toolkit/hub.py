@@ -21,6 +21,7 @@ from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
 from .cli import UserInputError
 from .data import normalize
 from .inference import predict_probabilities
+from .model_loading import load_trained_model, read_json_file
 from .visualization import colorize, overlay
 
 MODEL_PACKAGE_DIR = Path(modeling_ddrnet.__file__).parent
@@ -193,7 +194,7 @@ def sample_picture(model: DDRNetForSemanticSegmentation, image_path: Path) -> np
 
 
 def read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_json_file(path) if path.is_file() else None
 
 
 def publish(
@@ -208,7 +209,7 @@ def publish(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        model = DDRNetForSemanticSegmentation.from_pretrained(model_dir)
+        model = load_trained_model(model_dir)
         model.config.auto_map = dict(MODEL_AUTO_MAP)
         model.save_pretrained(staging, safe_serialization=True)
         processor_path = model_dir / "preprocessor_config.json"

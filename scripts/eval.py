@@ -20,8 +20,9 @@ from dataset_builders.cityscapes import load_cityscapes
 from ddrnet_toolkit.cli import UserInputError, run_script
 from ddrnet_toolkit.evaluation import evaluate_split
 from ddrnet_toolkit.inference import add_inference_arguments, inference_options
+from ddrnet_toolkit.model_loading import load_trained_model
 from ddrnet_toolkit.training import make_accelerator
-from modeling_ddrnet import CITYSCAPES_CLASS_NAMES, DDRNetForSemanticSegmentation
+from modeling_ddrnet import CITYSCAPES_CLASS_NAMES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.split not in splits or "label" not in splits[args.split].column_names:
         labelled = [name for name, split in splits.items() if "label" in split.column_names]
         raise UserInputError(f"--split {args.split} is not a labelled split; choose from {', '.join(labelled)}")
-    model = DDRNetForSemanticSegmentation.from_pretrained(args.model_name_or_path).to(accelerator.device)
+    model = load_trained_model(args.model_name_or_path).to(accelerator.device)
     if model.config.num_labels != len(CITYSCAPES_CLASS_NAMES):
         raise UserInputError(
             f"--model_name_or_path {args.model_name_or_path} predicts {model.config.num_labels} classes, Cityscapes "

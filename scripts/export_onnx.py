@@ -14,8 +14,8 @@ import argparse
 import torch
 
 from ddrnet_toolkit.cli import UserInputError, run_script
+from ddrnet_toolkit.model_loading import load_trained_model
 from ddrnet_toolkit.onnx_export import export_onnx, max_difference_with_onnxruntime
-from modeling_ddrnet import DDRNetForSemanticSegmentation
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.opset < 17:
         parser.error("--opset must be 17 or newer")
-    model = DDRNetForSemanticSegmentation.from_pretrained(args.model_name_or_path).eval()
+    model = load_trained_model(args.model_name_or_path)
     path = export_onnx(model, args.output, args.opset)
     check = torch.randn(2, model.config.num_channels, *args.check_size)
     difference, scale = max_difference_with_onnxruntime(model, path, check)

@@ -29,8 +29,8 @@ from dataset_builders.cityscapes.labels import TRAIN_ID_TO_LABEL_ID
 from ddrnet_toolkit.cli import UserInputError, run_script
 from ddrnet_toolkit.data import normalize
 from ddrnet_toolkit.inference import add_inference_arguments, inference_options, predict_probabilities
+from ddrnet_toolkit.model_loading import load_trained_model
 from ddrnet_toolkit.visualization import colorize, overlay
-from modeling_ddrnet import DDRNetForSemanticSegmentation
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 FORMATS = ("color", "overlay", "cityscapes")
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     paths = find_images(args.inputs)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    model = DDRNetForSemanticSegmentation.from_pretrained(args.model_name_or_path).to(device).eval()
+    model = load_trained_model(args.model_name_or_path).to(device)
     output_dir = Path(args.output_dir)
 
     by_size: dict[tuple[int, int], list[Path]] = defaultdict(list)
