@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
+
+import torch
 
 from dataset_builders.cityscapes import CityscapesDataError
 from modeling_ddrnet.configuration_ddrnet import DDRNetConfigError
@@ -31,6 +36,20 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def check_output_file(path: str | Path, flag: str) -> Path:
+    """Fail before any work when `path` cannot be written as a file (a folder, or a folder that is not writable)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserInputError(f"{flag} {path} is a folder; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:
+        raise UserInputError(f"{flag} {path} cannot be written: {error.strerror or error}") from error
+    return path
+
+
 def describe(error: BaseException) -> str:
     """One line for the user: an OS error names its path, a full disk says so."""
     if isinstance(error, OSError) and not isinstance(error, UserInputError):
@@ -42,12 +61,27 @@ def describe(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+def is_peer_failure(error: RuntimeError) -> bool:
+    """A collective that broke because another process of a distributed run exited."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    message = str(error)
+    return isinstance(error, torch.distributed.DistError) or "Connection closed by peer" in message
+
+
 def run_script(main: Callable[[], int | None]) -> None:
     """Run a script's `main` and exit with its status, turning `USER_ERRORS` into one line on stderr."""
     try:
         status = main()
     except USER_ERRORS as error:
         print(f"error: {describe(error)}", file=sys.stderr)
+        sys.exit(1)
+    except RuntimeError as error:
+        if not is_peer_failure(error):
+            raise
+        # A peer stopped with its own message (above): this process's broken collective adds nothing.
+        rank = os.environ.get("RANK", "?")
+        print(f"error: process {rank} stopped because another process of the run failed", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -18,9 +19,10 @@ import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 
-from .checkpointing import TrainerState, save_pretrained_atomically
+from .checkpointing import MODEL_VERSIONS, TrainerState, save_pretrained_atomically
 from .cli import UserInputError
 from .evaluation import evaluate_split
+from .model_loading import check_finite
 from .visualization import colorize
 
 logger = get_logger(__name__)
@@ -73,12 +75,19 @@ def check_training_arguments(args: argparse.Namespace, parser: argparse.Argument
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name} must be at least 1, got {value}")
-    if args.num_workers < 0:
-        parser.error(f"--num_workers must be >= 0, got {args.num_workers}")
+    if args.max_nonfinite_steps < 1:
+        parser.error(f"--max_nonfinite_steps must be at least 1, got {args.max_nonfinite_steps}")
+    for name in ("num_workers", "checkpoints_total_limit", "num_eval_images_to_log"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name} must be >= 0, got {getattr(args, name)}")
+    for name, low, high in (("poly_power", 0.0, math.inf), ("momentum", 0.0, 1.0), ("weight_decay", 0.0, math.inf)):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and low <= value < high):
+            parser.error(f"--{name} must be a finite number in [{low:g}, {high:g}), got {value}")
     if min(args.crop_size) < 1:
         parser.error(f"--crop_size must be positive, got {args.crop_size}")
     low, high = args.scale_range
-    if not 0 < low <= high:
+    if not (math.isfinite(high) and 0 < low <= high):
         parser.error(f"--scale_range must satisfy 0 < MIN <= MAX, got {args.scale_range}")
     largest = args.base_size * high
     if max(args.crop_size) > largest:
@@ -91,7 +100,23 @@ def check_training_arguments(args: argparse.Namespace, parser: argparse.Argument
         parser.error(f"--learning_rate must be a positive number, got {args.learning_rate}")
 
 
-def check_output_dir(output_dir: Path) -> None:
+# What a training run writes into its --output_dir (and --overwrite_output_dir replaces); nothing else is touched.
+RUN_OUTPUTS = ("checkpoints", "last_model", "best_model", MODEL_VERSIONS, "logs")
+
+
+def prepare_output_dir(output_dir: Path, overwrite: bool, resuming: bool) -> None:
+    """Create `output_dir`, check that it is writable, and refuse to write a new run over a previous one unless
+    `--overwrite_output_dir` (then only the previous run's outputs are removed) or a resume is asked for."""
+    previous = [name for name in RUN_OUTPUTS if (output_dir / name).exists() or (output_dir / name).is_symlink()]
+    if previous and not resuming:
+        if not overwrite:
+            raise UserInputError(
+                f"--output_dir {output_dir} already holds a training run ({', '.join(previous)}): pass "
+                "--resume_from_checkpoint latest to continue it, or --overwrite_output_dir to replace it"
+            )
+        for name in previous:
+            path = output_dir / name
+            path.unlink() if path.is_symlink() else shutil.rmtree(path)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=output_dir):
@@ -289,11 +314,20 @@ class PeriodicEvaluation:
             f"{results['mean_accuracy'] or 0:.4f}, overall accuracy {results['overall_accuracy'] or 0:.4f}"
         )
         if accelerator.is_main_process:
+            check_weights_finite(model, state.global_step)
             extra = {"eval_results.json": results, "training_args.json": self.training_record}
-            save_pretrained_atomically(model, image_processor, self.output_dir, extra)
+            save_pretrained_atomically(model, image_processor, self.output_dir / "last_model", extra)
             if miou > state.best_mean_iou:
                 save_pretrained_atomically(model, image_processor, self.output_dir / "best_model", extra)
         state.best_mean_iou = max(state.best_mean_iou, miou)
+
+
+def check_weights_finite(model: torch.nn.Module, step: int) -> None:
+    """A model with NaN or infinite weights or statistics cannot be right: stop instead of saving it."""
+    try:
+        check_finite(model, f"the model at step {step}")
+    except UserInputError as error:
+        raise TrainingDiverged(f"{error}; nothing was saved. Lower the learning rate or check the data.") from error
 
 
 def log_prediction_images(accelerator: Accelerator, samples: list, step: int) -> None:

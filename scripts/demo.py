@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"""
 Done. Validation mIoU of the best checkpoint: {miou:.3f}
   synthetic data    {data_dir}
-  last model        {model_dir}
+  last model        {model_dir / "last_model"}
   best model        {model_dir / "best_model"}
   evaluation        {results_file}
   predictions       {output_dir / "predictions"}/{{color,overlay,cityscapes}}

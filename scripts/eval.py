@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from dataset_builders.cityscapes import load_cityscapes
-from ddrnet_toolkit.cli import UserInputError, run_script
+from ddrnet_toolkit.cli import UserInputError, check_output_file, run_script
 from ddrnet_toolkit.evaluation import evaluate_split
 from ddrnet_toolkit.inference import add_inference_arguments, inference_options
 from ddrnet_toolkit.model_loading import load_trained_model
@@ -62,6 +62,8 @@ def _percent(value: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.output_file:
+        check_output_file(args.output_file, "--output_file")
     accelerator = make_accelerator(mixed_precision=args.mixed_precision)
     with accelerator.main_process_first():
         splits = load_cityscapes(args.data_dir, args.list_dir, args.cache_dir)
@@ -95,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     if accelerator.is_main_process:
         print(format_table(results))
         if args.output_file:
-            Path(args.output_file).parent.mkdir(parents=True, exist_ok=True)
             Path(args.output_file).write_text(json.dumps(results, indent=2) + "\n")
             print(f"wrote {args.output_file}")
     return 0

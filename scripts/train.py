@@ -20,14 +20,22 @@ import os
 from pathlib import Path
 
 import torch
+from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
 from dataset_builders.cityscapes import load_cityscapes
-from ddrnet_toolkit.checkpointing import TrainerState, resolve_checkpoint, save_checkpoint, save_pretrained_atomically
+from ddrnet_toolkit.checkpointing import (
+    TrainerState,
+    load_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
+    save_pretrained_atomically,
+)
 from ddrnet_toolkit.cli import UserInputError, run_script
 from ddrnet_toolkit.data import TrainAugmentation, train_dataloader
+from ddrnet_toolkit.model_loading import check_model_folder
 from ddrnet_toolkit.training import (
     LossMeter,
     NonFiniteGuard,
@@ -35,11 +43,12 @@ from ddrnet_toolkit.training import (
     Preemption,
     TrainingPlan,
     check_distributed_setup,
-    check_output_dir,
     check_replicas_identical,
     check_training_arguments,
+    check_weights_finite,
     make_accelerator,
     poly_schedule,
+    prepare_output_dir,
     sgd_with_momentum_buffers,
 )
 from modeling_ddrnet import (
@@ -105,8 +114,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--output_dir", required=True)
     run.add_argument("--eval_steps", type=int, default=None, help="Evaluate every N steps (default: every 10 epochs).")
     run.add_argument("--checkpointing_steps", type=int, default=None, help="Checkpoint every N steps (default: epoch).")
-    run.add_argument("--checkpoints_total_limit", type=int, default=2)
-    run.add_argument("--resume_from_checkpoint", default=None, metavar="PATH|latest")
+    run.add_argument("--checkpoints_total_limit", type=int, default=2, help="Checkpoints kept (0: all).")
+    start_or_replace = run.add_mutually_exclusive_group()
+    start_or_replace.add_argument(
+        "--resume_from_checkpoint", default=None, metavar="PATH|latest", help="Continue a run (a no-op if finished)."
+    )
+    start_or_replace.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="Replace a previous run in --output_dir (its checkpoints, models and logs); other files stay.",
+    )
     run.add_argument("--logging_steps", type=int, default=20)
     run.add_argument("--num_eval_images_to_log", type=int, default=4)
     run.add_argument("--report_to", default="tensorboard", help="accelerate tracker(s), or 'none'.")
@@ -119,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     # Arguments and accelerator.
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
-    check_output_dir(output_dir)
+    prepare_output_dir(output_dir, args.overwrite_output_dir, resuming=args.resume_from_checkpoint is not None)
     accelerator = make_accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
@@ -164,23 +181,20 @@ def main(argv: list[str] | None = None) -> int:
         f"per device x {accelerator.num_processes} processes x {args.gradient_accumulation_steps} accumulation; "
         f"learning rate {args.learning_rate}; mixed precision {accelerator.mixed_precision}"
     )
+
+    # Resume: a finished run stays as it is.
+    checkpoints_dir = output_dir / "checkpoints"
+    architecture = architecture_of(accelerator.unwrap_model(model).config)
+    state = start_or_resume(args, accelerator, plan, architecture, checkpoints_dir, scheduler)
+    if state.global_step >= plan.max_train_steps:
+        logger.info(f"The run in {output_dir} ended at step {state.global_step}: nothing to do")
+        return 0
+
     record = training_record(args, effective_batch)
     if args.report_to != "none":
         # TensorBoard's hyperparameter view takes numbers, strings and booleans only.
         hyperparameters = {k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in vars(args).items()}
         accelerator.init_trackers("ddrnet", config={**hyperparameters, "effective_batch_size": effective_batch})
-
-    # Resume.
-    state = TrainerState(max_train_steps=plan.max_train_steps)
-    checkpoints_dir = output_dir / "checkpoints"
-    if args.resume_from_checkpoint:
-        checkpoint = resolve_checkpoint(args.resume_from_checkpoint, checkpoints_dir)
-        if checkpoint is None:
-            logger.info("No checkpoint to resume from yet: starting a new run")
-        else:
-            accelerator.load_state(str(checkpoint))
-            state = TrainerState.load(checkpoint)
-            logger.info(f"Resumed from {checkpoint} at step {state.global_step}, lr {scheduler.get_last_lr()[0]:.6g}")
 
     # Training loop.
     unwrapped = accelerator.unwrap_model(model)
@@ -252,18 +266,55 @@ def main(argv: list[str] | None = None) -> int:
     if state.global_step % plan.checkpointing_steps != 0:
         save_checkpoint(accelerator, checkpoints_dir, state, args.checkpoints_total_limit)
     if evaluation is None and accelerator.is_main_process:
-        save_pretrained_atomically(unwrapped, image_processor, output_dir, {"training_args.json": record})
+        check_weights_finite(unwrapped, state.global_step)
+        save_pretrained_atomically(
+            unwrapped, image_processor, output_dir / "last_model", {"training_args.json": record}
+        )
     check_replicas_identical(accelerator, unwrapped)
     accelerator.end_training()
-    logger.info(f"Done: model in {output_dir}, best in {output_dir / 'best_model'} (mIoU {state.best_mean_iou:.4f})")
+    logger.info(
+        f"Done: last model in {output_dir / 'last_model'}, best in {output_dir / 'best_model'} "
+        f"(mIoU {state.best_mean_iou:.4f})"
+    )
     return 0
+
+
+def start_or_resume(
+    args: argparse.Namespace,
+    accelerator: Accelerator,
+    plan: TrainingPlan,
+    architecture: dict,
+    checkpoints_dir: Path,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+) -> TrainerState:
+    """The state of a new run, or the state restored from the checkpoint `--resume_from_checkpoint` names, after
+    checking that the checkpoint was trained with this run's batch layout and network."""
+    state = TrainerState(
+        max_train_steps=plan.max_train_steps,
+        per_device_train_batch_size=args.per_device_train_batch_size,
+        num_processes=accelerator.num_processes,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        architecture=architecture,
+    )
+    if not args.resume_from_checkpoint:
+        return state
+    checkpoint = resolve_checkpoint(args.resume_from_checkpoint, checkpoints_dir)
+    if checkpoint is None:
+        logger.info("No checkpoint to resume from yet: starting a new run")
+        return state
+    state = load_checkpoint(accelerator, checkpoint, expected=state)
+    logger.info(f"Resumed from {checkpoint} at step {state.global_step}, lr {scheduler.get_last_lr()[0]:.6g}")
+    return state
 
 
 def select_splits(splits, train_split: str, eval_split: str):
     """The training split and the evaluation split (None for `--eval_split none`)."""
-    for name in (train_split, eval_split):
+    labelled = [name for name, split in splits.items() if "label" in split.column_names]
+    for flag, name in (("--train_split", train_split), ("--eval_split", eval_split)):
         if name != "none" and name not in splits:
-            raise UserInputError(f"Split {name!r} not found; available: {', '.join(splits)}")
+            raise UserInputError(f"{flag} {name}: no such split; available: {', '.join(splits)}")
+        if name != "none" and name not in labelled:
+            raise UserInputError(f"{flag} {name} has no labels; labelled splits: {', '.join(labelled)}")
     return splits[train_split], None if eval_split == "none" else splits[eval_split]
 
 
@@ -281,7 +332,7 @@ def build_model(args: argparse.Namespace) -> DDRNetForSemanticSegmentation:
     if not args.model_name_or_path:
         config = DDRNetConfig.from_variant(args.variant or "ddrnet-23-slim", **loss_settings)
         return DDRNetForSemanticSegmentation(config)
-    path = args.model_name_or_path
+    path = check_model_folder(args.model_name_or_path)
     config = DDRNetConfig.from_pretrained(path)
     if config.num_labels != len(CITYSCAPES_CLASS_NAMES) and not args.ignore_mismatched_sizes:
         raise UserInputError(
@@ -292,6 +343,11 @@ def build_model(args: argparse.Namespace) -> DDRNetForSemanticSegmentation:
     return DDRNetForSemanticSegmentation.from_pretrained(
         path, ignore_mismatched_sizes=args.ignore_mismatched_sizes, **labels, **loss_settings
     )
+
+
+def architecture_of(config: DDRNetConfig) -> dict:
+    """The configuration fields that decide the shapes of the weights."""
+    return {name: getattr(config, name) for name in (*VARIANTS["ddrnet-23-slim"], "num_labels", "use_auxiliary_head")}
 
 
 def training_record(args: argparse.Namespace, effective_batch: int) -> dict:

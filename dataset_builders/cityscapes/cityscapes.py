@@ -74,13 +74,23 @@ def encode_png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+# PIL modes of 8-bit images; 1-bit, 16-bit and float images would be silently misread (all white, say).
+IMAGE_MODES = ("RGB", "RGBA", "L", "LA", "P")
+LABEL_MODES = ("L", "P")
+
+
 def read_label_as_train_ids(path: Path, source: str) -> np.ndarray:
     """Decode a label PNG into train ids; `*_labelTrainIds.png` files are taken as they are."""
     try:
         with Image.open(path) as label_image:
+            mode = label_image.mode
             label = np.asarray(label_image)
-    except (OSError, UnidentifiedImageError, SyntaxError) as error:
+    except (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError) as error:
         raise CityscapesDataError(f"{source}: cannot decode label {path}: {error}") from error
+    if mode not in LABEL_MODES and label.ndim == 2:
+        raise CityscapesDataError(
+            f"{source}: label {path} has PIL mode {mode!r}; labels must be 8-bit single-channel PNGs (mode L or P)"
+        )
     if label.ndim != 2:
         raise CityscapesDataError(f"{source}: label {path} must be a single-channel image, got shape {label.shape}")
     values = np.unique(label)
@@ -100,10 +110,14 @@ def read_image(path: Path, source: str) -> tuple[bytes, tuple[int, int]]:
     data = path.read_bytes()
     try:
         with Image.open(io.BytesIO(data)) as image:
-            size = image.size
+            size, mode = image.size, image.mode
             image.verify()
-    except (OSError, UnidentifiedImageError, SyntaxError) as error:
+    except (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError) as error:
         raise CityscapesDataError(f"{source}: cannot decode image {path}: {error}") from error
+    if mode not in IMAGE_MODES:
+        raise CityscapesDataError(
+            f"{source}: image {path} has PIL mode {mode!r} (not 8 bits per channel); convert it to 8-bit RGB"
+        )
     return data, size
 
 

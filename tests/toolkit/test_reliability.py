@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -114,7 +115,9 @@ def test_latest_skips_incomplete_checkpoints(tmp_path):
     assert resolve_checkpoint("latest", tmp_path / "none") is None
 
 
-def test_a_crash_while_saving_leaves_the_previous_model_loadable(tmp_path, monkeypatch):
+@pytest.mark.parametrize("crash_at", ["save_pretrained", "symlink", "replace"])
+def test_a_crash_while_saving_leaves_the_previous_model_whole(tmp_path, monkeypatch, crash_at):
+    """Weights and eval_results.json always come from the same save, whenever the save is interrupted."""
     torch.manual_seed(0)
     old = DDRNetForSemanticSegmentation(tiny_config()).eval()
     processor = DDRNetImageProcessor()
@@ -124,21 +127,37 @@ def test_a_crash_while_saving_leaves_the_previous_model_loadable(tmp_path, monke
     with torch.no_grad():
         new.decode_head.conv2.bias.add_(1.0)
 
-    calls = []
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed")
 
-    def crash_after_first(source, destination):
-        if calls:
-            raise KeyboardInterrupt("killed")
-        calls.append(destination)
-        os.rename(source, destination)
-
-    monkeypatch.setattr(checkpointing.os, "replace", crash_after_first)
+    owner = new if crash_at == "save_pretrained" else checkpointing.os
+    monkeypatch.setattr(owner, crash_at, crash)
     with pytest.raises(KeyboardInterrupt):
         save_pretrained_atomically(new, processor, target, {"eval_results.json": {"mean_iou": 0.2}})
+    monkeypatch.undo()
     loaded = DDRNetForSemanticSegmentation.from_pretrained(target).eval()
     pixel_values = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(loaded(pixel_values).logits, old(pixel_values).logits)
+    assert json.loads((target / "eval_results.json").read_text()) == {"mean_iou": 0.1}
+
+    # The next save completes and removes the version the interrupted one left behind.
+    save_pretrained_atomically(new, processor, target, {"eval_results.json": {"mean_iou": 0.2}})
+    assert json.loads((target / "eval_results.json").read_text()) == {"mean_iou": 0.2}
+    assert [p.name for p in (tmp_path / ".model_versions").iterdir()] == [target.resolve().name]
+
+
+def test_atomic_save_never_touches_folders_it_did_not_write(tmp_path):
+    user_folder = tmp_path / "best_model.tmp"  # a user's folder with the old staging name
+    user_folder.mkdir()
+    (user_folder / "notes.txt").write_text("mine")
+    real_folder = tmp_path / "best_model"
+    real_folder.mkdir()
+    model, processor = DDRNetForSemanticSegmentation(tiny_config()), DDRNetImageProcessor()
+    with pytest.raises(UserInputError, match="was not written by this project"):
+        save_pretrained_atomically(model, processor, real_folder, {})
+    save_pretrained_atomically(model, processor, tmp_path / "last_model", {})
+    assert (user_folder / "notes.txt").read_text() == "mine" and real_folder.is_dir()
 
 
 def test_nonfinite_steps_are_skipped_on_the_device_and_then_stop_the_run():
@@ -240,7 +259,7 @@ def test_checkpoint_with_another_number_of_labels(synthetic_root, tmp_path):
         train.main([*base, "--output_dir", str(tmp_path / "ok"), "--ignore_mismatched_sizes", "--max_train_steps", "1"])
         == 0
     )
-    assert DDRNetForSemanticSegmentation.from_pretrained(tmp_path / "ok").config.num_labels == 19
+    assert DDRNetForSemanticSegmentation.from_pretrained(tmp_path / "ok" / "last_model").config.num_labels == 19
 
 
 def test_more_processes_than_gpus_is_refused(monkeypatch):

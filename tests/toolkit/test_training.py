@@ -48,12 +48,15 @@ def scalar_and_image_tags(log_dir):
 
 def test_training_writes_models_checkpoints_and_tensorboard(finished_run):
     output_dir, result = finished_run
-    for folder in (output_dir, output_dir / "best_model"):
+    for folder in (output_dir / "last_model", output_dir / "best_model"):
+        assert folder.is_symlink()  # swapped atomically to a complete version
         assert {"model.safetensors", "config.json", "preprocessor_config.json", "eval_results.json"} <= {
             p.name for p in folder.iterdir()
         }
+    # One complete version per model folder; earlier versions are removed after each swap.
+    assert len(list((output_dir / ".model_versions").iterdir())) == 2
     assert sorted(p.name for p in (output_dir / "checkpoints").iterdir()) == ["step_00000003", "step_00000006"]
-    results = json.loads((output_dir / "eval_results.json").read_text())
+    results = json.loads((output_dir / "last_model" / "eval_results.json").read_text())
     assert results["step"] == 6 and 0 <= results["mean_iou"] <= 1
     assert set(results["per_category_iou"]) >= {"road", "car", "sky"}
     tags = scalar_and_image_tags(output_dir / "logs")
@@ -67,10 +70,10 @@ def test_training_writes_models_checkpoints_and_tensorboard(finished_run):
     assert {"eval/mean_iou", "eval/mean_accuracy", "eval/overall_accuracy", "eval_iou/road"} <= tags["scalars"]
     assert "eval_images/0" in tags["images"]
     assert "effective batch size 2" in result.stderr + result.stdout
-    model = DDRNetForSemanticSegmentation.from_pretrained(output_dir)
+    model = DDRNetForSemanticSegmentation.from_pretrained(output_dir / "last_model")
     assert model.config.class_weights[0] == pytest.approx(0.8373)
     # Models are stored as safetensors only.
-    for folder in (output_dir, output_dir / "best_model"):
+    for folder in (output_dir / "last_model", output_dir / "best_model"):
         assert not [p.name for p in folder.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".pkl"}]
 
 
@@ -97,7 +100,7 @@ def test_two_process_training_writes_once(synthetic_root, tiny_model_dir, tmp_pa
     assert "Weights identical on all 2 processes" in result.stderr
     assert [p.name for p in (output_dir / "checkpoints").iterdir()] == ["step_00000002"]
     assert len(list((output_dir / "logs").rglob("events.out.tfevents.*"))) >= 1
-    assert (output_dir / "model.safetensors").is_file()
+    assert (output_dir / "last_model" / "model.safetensors").is_file()
 
 
 def test_eval_script_is_the_same_on_one_and_two_processes_and_equals_the_module(

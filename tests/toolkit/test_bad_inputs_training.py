@@ -1,0 +1,440 @@
+"""Bad input and faults at train.py and eval.py, table-driven: each case gets its exit status (2 for arguments, 1 for
+input the user can fix), one `error:` line that names the culprit, no traceback, and leaves the user's files as
+they were."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT, TINY_TRAINING_ARGS, tiny_config
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from ddrnet_toolkit.cli import run_script
+from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_script", REPO_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TRAIN, EVAL = load_script("train"), load_script("eval")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, synthetic_root, tiny_model_dir) -> dict[str, Path]:
+    """A finished two-step run (checkpoints at steps 1 and 2) and a copy of the synthetic data to damage."""
+    root = tmp_path_factory.mktemp("bad_inputs")
+    run = root / "finished"
+    argv = ["--model_name_or_path", str(tiny_model_dir), "--data_dir", str(synthetic_root), "--output_dir", str(run)]
+    argv += ["--cache_dir", str(root / "cache"), "--report_to", "none", *TINY_TRAINING_ARGS]
+    argv += ["--max_train_steps", "2", "--eval_steps", "2", "--checkpointing_steps", "1"]
+    assert TRAIN.main(argv) == 0
+    return {"root": root, "run": run, "data": synthetic_root, "model": tiny_model_dir}
+
+
+def copy_data(workspace, tmp_path) -> Path:
+    data = tmp_path / "data"
+    shutil.copytree(workspace["data"], data)
+    return data
+
+
+def first_line_file(data: Path, split_file: str, column: int) -> Path:
+    return data / (data / "lists" / split_file).read_text().split("\n")[0].split()[column]
+
+
+def damage_image(kind: str) -> Callable:
+    def setup(workspace, tmp_path) -> None:
+        data = copy_data(workspace, tmp_path)
+        image = first_line_file(data, "train.lst", 0)
+        if kind == "16-bit":
+            Image.fromarray(np.full((64, 128), 40000, dtype=np.uint16)).save(image)
+        elif kind == "truncated":
+            image.write_bytes(image.read_bytes()[:500])
+        elif kind == "not an image":
+            image.write_text("hello")
+
+    return setup
+
+
+def damage_label(kind: str) -> Callable:
+    def setup(workspace, tmp_path) -> None:
+        data = copy_data(workspace, tmp_path)
+        label = first_line_file(data, "train.lst", 1)
+        if kind == "1-bit":
+            Image.fromarray(np.zeros((64, 128), dtype=bool)).save(label)
+        elif kind == "out of range":
+            Image.fromarray(np.full((64, 128), 200, dtype=np.uint8)).save(label)
+        elif kind == "wrong size":
+            Image.fromarray(np.zeros((32, 32), dtype=np.uint8)).save(label)
+
+    return setup
+
+
+def save_model(kind: str) -> Callable:
+    def setup(workspace, tmp_path) -> None:
+        folder = tmp_path / "model"
+        shutil.copytree(workspace["model"], folder)
+        config = json.loads((folder / "config.json").read_text())
+        weights = folder / "model.safetensors"
+        if kind == "foreign":
+            (folder / "config.json").write_text(json.dumps({**config, "model_type": "segformer"}))
+        elif kind == "invalid json":
+            (folder / "config.json").write_text('{"model_type": "ddrnet",')
+        elif kind == "no decode head":
+            tensors = {k: v for k, v in load_file(weights).items() if not k.startswith("decode_head.")}
+            save_file(tensors, weights, metadata={"format": "pt"})
+        elif kind == "nan":
+            tensors = load_file(weights)
+            tensors["decode_head.conv2.bias"] = torch.full_like(tensors["decode_head.conv2.bias"], float("nan"))
+            save_file(tensors, weights, metadata={"format": "pt"})
+        elif kind == "truncated":
+            weights.write_bytes(weights.read_bytes()[:1000])
+        elif kind == "five labels":
+            DDRNetForSemanticSegmentation(tiny_config(num_labels=5)).save_pretrained(folder)
+
+    return setup
+
+
+def damage_checkpoint(kind: str) -> Callable:
+    def setup(workspace, tmp_path) -> None:
+        run = tmp_path / "run"
+        shutil.copytree(workspace["run"], run, symlinks=True)
+        latest = run / "checkpoints" / "step_00000002"
+        if kind == "truncated weights":
+            (latest / "model.safetensors").write_bytes((latest / "model.safetensors").read_bytes()[:1000])
+        elif kind == "invalid state":
+            (latest / "trainer_state.json").write_text("{not json")
+
+    return setup
+
+
+def copy_run(workspace, tmp_path) -> None:
+    shutil.copytree(workspace["run"], tmp_path / "run", symlinks=True)
+
+
+def make_file(workspace, tmp_path) -> None:
+    (tmp_path / "a_file").write_text("user data")
+
+
+def make_folder(workspace, tmp_path) -> None:
+    (tmp_path / "results.json").mkdir()
+    (tmp_path / "results.json" / "keep.txt").write_text("user data")
+
+
+@dataclass
+class Case:
+    id: str
+    script: str  # "train" or "eval"
+    argv: list[str]  # {data}, {model}, {run}, {tmp} are filled in
+    code: int
+    message: str  # a regex the error must match
+    setup: Callable | None = None
+
+
+TRAIN_BASE = ["--data_dir", "{data}", "--output_dir", "{tmp}/out", "--report_to", "none", *TINY_TRAINING_ARGS]
+TRAIN_BASE += ["--cache_dir", "{tmp}/cache", "--max_train_steps", "1", "--eval_split", "none"]
+FROM_MODEL = ["--model_name_or_path", "{model}"]
+RESUME = ["--data_dir", "{data}", "--output_dir", "{tmp}/run", "--report_to", "none", *TINY_TRAINING_ARGS]
+RESUME += ["--cache_dir", "{tmp}/cache", "--max_train_steps", "4", "--eval_steps", "2", "--checkpointing_steps", "1"]
+RESUME += ["--model_name_or_path", "{model}", "--resume_from_checkpoint", "latest"]
+EVAL_BASE = ["--data_dir", "{data}", "--cache_dir", "{tmp}/cache", "--num_workers", "0"]
+
+CASES = [
+    # Arguments: parser errors, exit status 2, before anything is written.
+    Case("lr-nan", "train", [*TRAIN_BASE, "--learning_rate", "nan"], 2, "--learning_rate must be a positive"),
+    Case("lr-negative", "train", [*TRAIN_BASE, "--learning_rate", "-1"], 2, "--learning_rate must be a positive"),
+    Case("poly-power-negative", "train", [*TRAIN_BASE, "--poly_power", "-1"], 2, "--poly_power must be"),
+    Case("momentum-above-1", "train", [*TRAIN_BASE, "--momentum", "1.5"], 2, "--momentum must be"),
+    Case("weight-decay-inf", "train", [*TRAIN_BASE, "--weight_decay", "inf"], 2, "--weight_decay must be"),
+    Case("checkpoint-limit-negative", "train", [*TRAIN_BASE, "--checkpoints_total_limit", "-1"], 2, "--checkpoints_"),
+    Case("batch-0", "train", [*TRAIN_BASE, "--per_device_train_batch_size", "0"], 2, "--per_device_train_batch"),
+    Case("crop-too-large", "train", [*TRAIN_BASE, "--crop_size", "5000", "5000"], 2, "--crop_size 5000 5000"),
+    Case("scale-range-reversed", "train", [*TRAIN_BASE, "--scale_range", "2", "1"], 2, "--scale_range"),
+    Case("scale-range-nan", "train", [*TRAIN_BASE, "--scale_range", "0.5", "nan"], 2, "--scale_range"),
+    Case("max-nonfinite-0", "train", [*TRAIN_BASE, "--max_nonfinite_steps", "0"], 2, "--max_nonfinite_steps"),
+    Case("eval-steps-0", "train", [*TRAIN_BASE, "--eval_steps", "0"], 2, "--eval_steps must be at least 1"),
+    Case("workers-negative", "train", [*TRAIN_BASE, "--num_workers", "-2"], 2, "--num_workers must be >= 0"),
+    Case("unknown-variant", "train", [*TRAIN_BASE, "--variant", "ddrnet-50"], 2, "invalid choice: 'ddrnet-50'"),
+    Case(
+        "resume-and-overwrite",
+        "train",
+        [*TRAIN_BASE, "--resume_from_checkpoint", "latest", "--overwrite_output_dir"],
+        2,
+        "not allowed with argument",
+    ),
+    Case(
+        "eval-batch-0",
+        "eval",
+        [*EVAL_BASE, "--model_name_or_path", "{model}", "--per_device_eval_batch_size", "0"],
+        2,
+        "--per_device_eval_batch_size must be at least 1",
+    ),  # fmt: skip
+    # Training input the user can fix: exit status 1.
+    Case("batch-1", "train", [*TRAIN_BASE, "--per_device_train_batch_size", "1"], 1, "at least 2 samples"),
+    Case(
+        "output-is-a-file",
+        "train",
+        [*TRAIN_BASE[:3], "{tmp}/a_file/out", *TRAIN_BASE[4:]],
+        1,
+        "--output_dir .*a_file/out cannot be written",
+        make_file,
+    ),  # fmt: skip
+    Case("data-dir-missing", "train", [*TRAIN_BASE[:1], "{tmp}/nowhere", *TRAIN_BASE[2:]], 1, "nowhere"),
+    Case("train-split-unlabelled", "train", [*TRAIN_BASE, "--train_split", "test"], 1, "--train_split test has no"),
+    Case("eval-split-unlabelled", "train", [*TRAIN_BASE[:-1], "test"], 1, "--eval_split test has no labels"),
+    Case("train-split-missing", "train", [*TRAIN_BASE, "--train_split", "extra"], 1, "--train_split extra: no such"),
+    Case("model-missing", "train", [*TRAIN_BASE, "--model_name_or_path", "{tmp}/none"], 1, "model folder not found"),
+    Case("model-foreign", "train", [*TRAIN_BASE, *FROM_MODEL], 1, "model_type is 'segformer'", save_model("foreign")),
+    Case(
+        "model-invalid-json",
+        "train",
+        [*TRAIN_BASE, *FROM_MODEL],
+        1,
+        r"config.json: invalid JSON at line 1",
+        save_model("invalid json"),
+    ),  # fmt: skip
+    Case(
+        "model-five-labels",
+        "train",
+        [*TRAIN_BASE, *FROM_MODEL],
+        1,
+        "predicts 5 classes but Cityscapes has 19",
+        save_model("five labels"),
+    ),  # fmt: skip
+    Case("image-16-bit", "train", TRAIN_BASE, 1, r"train.lst:1: image .* has PIL mode 'I;16'", damage_image("16-bit")),
+    Case("image-truncated", "train", TRAIN_BASE, 1, r"train.lst:1: cannot decode image", damage_image("truncated")),
+    Case(
+        "image-not-an-image", "train", TRAIN_BASE, 1, r"train.lst:1: cannot decode image", damage_image("not an image")
+    ),  # fmt: skip
+    Case("label-1-bit", "train", TRAIN_BASE, 1, r"train.lst:1: label .* has PIL mode '1'", damage_label("1-bit")),
+    Case(
+        "label-out-of-range",
+        "train",
+        TRAIN_BASE,
+        1,
+        r"train.lst:1: label ids out of range .*\[200\]",
+        damage_label("out of range"),
+    ),  # fmt: skip
+    Case(
+        "label-wrong-size",
+        "train",
+        TRAIN_BASE,
+        1,
+        r"train.lst:1: image .* is 128x64 but label .* is 32x32",
+        damage_label("wrong size"),
+    ),  # fmt: skip
+    # Resuming.
+    Case(
+        "resume-not-a-checkpoint",
+        "train",
+        [*TRAIN_BASE, "--resume_from_checkpoint", "{tmp}"],
+        1,
+        "not a complete checkpoint",
+    ),  # fmt: skip
+    Case(
+        "resume-other-batch-size",
+        "train",
+        [*RESUME, "--per_device_train_batch_size", "3"],
+        1,
+        "trained with --per_device_train_batch_size 2, this run has 3",
+        copy_run,
+    ),  # fmt: skip
+    Case(
+        "resume-other-variant",
+        "train",
+        [*RESUME[:-4], "--variant", "ddrnet-23-slim", *RESUME[-2:]],
+        1,
+        "holds another network: base_channels 8 .this run: 32.",
+        copy_run,
+    ),  # fmt: skip
+    Case(
+        "resume-truncated-weights",
+        "train",
+        RESUME,
+        1,
+        r"step_00000002 cannot be loaded: .*resume from the previous complete one with .*step_00000001",
+        damage_checkpoint("truncated weights"),
+    ),  # fmt: skip
+    Case(
+        "resume-invalid-state",
+        "train",
+        RESUME,
+        1,
+        r"trainer_state.json: invalid JSON",
+        damage_checkpoint("invalid state"),
+    ),  # fmt: skip
+    # Evaluation.
+    Case("eval-model-missing", "eval", [*EVAL_BASE, "--model_name_or_path", "{tmp}/none"], 1, "model folder not found"),
+    Case(
+        "eval-model-foreign", "eval", [*EVAL_BASE, *FROM_MODEL], 1, "model_type is 'segformer'", save_model("foreign")
+    ),
+    Case(
+        "eval-no-decode-head",
+        "eval",
+        [*EVAL_BASE, *FROM_MODEL],
+        1,
+        r"lacks \d+ weight\(s\) .*decode_head",
+        save_model("no decode head"),
+    ),  # fmt: skip
+    Case(
+        "eval-nan-weights",
+        "eval",
+        [*EVAL_BASE, *FROM_MODEL],
+        1,
+        "hold NaN or infinity .*decode_head.conv2.bias",
+        save_model("nan"),
+    ),  # fmt: skip
+    Case(
+        "eval-truncated-weights",
+        "eval",
+        [*EVAL_BASE, *FROM_MODEL],
+        1,
+        "model.safetensors cannot be loaded",
+        save_model("truncated"),
+    ),  # fmt: skip
+    Case(
+        "eval-five-labels",
+        "eval",
+        [*EVAL_BASE, *FROM_MODEL],
+        1,
+        "predicts 5 classes, Cityscapes has 19",
+        save_model("five labels"),
+    ),  # fmt: skip
+    Case(
+        "eval-unlabelled-split",
+        "eval",
+        [*EVAL_BASE, "--model_name_or_path", "{model}", "--split", "test"],
+        1,
+        "--split test is not a labelled split",
+    ),  # fmt: skip
+    Case(
+        "eval-output-is-a-folder",
+        "eval",
+        [*EVAL_BASE, "--model_name_or_path", "{model}", "--output_file", "{tmp}/results.json"],
+        1,
+        "--output_file .*results.json is a folder",
+        make_folder,
+    ),  # fmt: skip
+]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file below `folder` (links followed) and its bytes, except the datasets cache."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and "cache" not in path.relative_to(folder).parts
+    }
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input_gets_one_clear_line_and_loses_nothing(case, workspace, tmp_path, capsys):
+    if case.setup is not None:
+        case.setup(workspace, tmp_path)
+    data = tmp_path / "data" if (tmp_path / "data").is_dir() else workspace["data"]
+    model = tmp_path / "model" if (tmp_path / "model").is_dir() else workspace["model"]
+    values = {"data": data, "model": model, "run": workspace["run"], "tmp": tmp_path}
+    argv = [argument.format(**values) for argument in case.argv]
+    before = snapshot(tmp_path)
+    script = TRAIN if case.script == "train" else EVAL
+    with pytest.raises(SystemExit) as exit_info:
+        run_script(lambda: script.main(argv))
+    stderr = capsys.readouterr().err
+    assert exit_info.value.code == case.code, stderr[-2000:]
+    assert "Traceback" not in stderr
+    last_line = stderr.strip().splitlines()[-1]
+    prefix = "error: " if case.code == 1 else ""
+    assert last_line.startswith(prefix) and re.search(case.message, last_line), last_line
+    assert snapshot(tmp_path) == before
+
+
+def test_a_second_run_into_a_finished_run_is_refused_unless_overwrite(workspace, tmp_path, capsys):
+    run = tmp_path / "run"
+    copy_run(workspace, tmp_path)
+    (run / "notes.txt").write_text("mine")
+    before = snapshot(run)
+    argv = [*RESUME[:-2]]
+    values = {"data": workspace["data"], "model": workspace["model"], "tmp": tmp_path}
+    argv = [argument.format(**values) for argument in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        run_script(lambda: TRAIN.main(argv))
+    assert exit_info.value.code == 1
+    assert "already holds a training run" in capsys.readouterr().err
+    assert snapshot(run) == before
+
+    assert TRAIN.main([*argv, "--overwrite_output_dir", "--max_train_steps", "1", "--eval_steps", "1"]) == 0
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_00000001"]  # the new run's own checkpoint
+    assert json.loads((run / "best_model" / "eval_results.json").read_text())["step"] == 1
+    assert (run / "notes.txt").read_text() == "mine"  # not an output of a run: kept
+
+
+def test_resuming_a_finished_run_is_a_no_op(workspace, tmp_path, caplog):
+    copy_run(workspace, tmp_path)
+    before = snapshot(tmp_path / "run")
+    values = {"data": workspace["data"], "model": workspace["model"], "tmp": tmp_path}
+    argv = [argument.format(**values) for argument in RESUME]
+    argv[argv.index("--max_train_steps") + 1] = "2"
+    with caplog.at_level(logging.INFO):
+        assert TRAIN.main(argv) == 0
+    assert "ended at step 2: nothing to do" in caplog.text
+    assert snapshot(tmp_path / "run") == before
+
+
+def test_a_diverging_run_stops_without_saving_a_model(workspace, tmp_path, capsys):
+    argv = [argument.format(data=workspace["data"], tmp=tmp_path) for argument in TRAIN_BASE[:-2]]
+    argv += ["--learning_rate", "1e30", "--max_train_steps", "3", "--eval_steps", "3", "--max_nonfinite_steps", "1"]
+    with pytest.raises(SystemExit) as exit_info:
+        run_script(lambda: TRAIN.main(argv))
+    stderr = capsys.readouterr().err
+    assert exit_info.value.code == 1, stderr[-2000:]
+    assert "non-finite" in stderr or "NaN or infinity" in stderr
+    assert not (tmp_path / "out" / "best_model").exists() and not (tmp_path / "out" / "last_model").exists()
+
+
+def test_the_model_folders_swap_as_a_whole(workspace):
+    run = workspace["run"]
+    for name in ("best_model", "last_model"):
+        folder = run / name
+        assert folder.is_symlink() and folder.resolve().parent == (run / ".model_versions").resolve()
+        results = json.loads((folder / "eval_results.json").read_text())
+        assert results["step"] == 2
+        model = DDRNetForSemanticSegmentation.from_pretrained(folder)
+        assert isinstance(model, DDRNetForSemanticSegmentation)
+    assert DDRNetImageProcessor.from_pretrained(run / "best_model") is not None
+
+
+def test_with_two_processes_the_clear_line_is_not_buried_under_a_peer_traceback(tmp_path):
+    from conftest import run_script as run_script_in_subprocess
+
+    arguments = ["--data_dir", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "out"), "--report_to", "none"]
+    result = run_script_in_subprocess("train.py", *arguments, config="multi_cpu.yaml")
+    assert result.returncode != 0
+    assert "error: data_dir does not exist or is not a folder" in result.stderr
+    assert "error: process 1 stopped because another process of the run failed" in result.stderr
+    assert "[rank1]: Traceback" not in result.stderr and "[rank0]: Traceback" not in result.stderr
+
+
+def test_a_full_disk_is_named_in_one_line(capsys):
+    import errno
+
+    def main() -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/out/model.safetensors")
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_script(main)
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == "error: no space left on the device holding /data/out/model.safetensors\n"
