@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,15 +43,18 @@ def test_predict_writes_three_formats_with_the_right_sizes_and_values(synthetic_
     )
     assert result.returncode == 0, result.stderr[-2000:]
     model = DDRNetForSemanticSegmentation.from_pretrained(tiny_model_dir).eval()
+    # Outputs keep each input's folder relative to the inputs' common parent.
+    common = Path(os.path.commonpath([p.resolve().parent for p in [*val_images, odd]]))
     for path in [*val_images, odd]:
+        name = path.resolve().relative_to(common).with_suffix(".png")
         image = np.asarray(Image.open(path).convert("RGB"))
         with torch.no_grad():
             logits = model(torch.from_numpy(normalize(image))[None]).logits
         upsampled = torch.nn.functional.interpolate(logits, size=image.shape[:2], mode="bilinear")
         expected = upsampled.argmax(1)[0].numpy()
-        color = np.asarray(Image.open(tmp_path / "out" / "color" / f"{path.stem}.png"))
-        label_ids = np.asarray(Image.open(tmp_path / "out" / "cityscapes" / f"{path.stem}.png"))
-        overlay = np.asarray(Image.open(tmp_path / "out" / "overlay" / f"{path.stem}.png"))
+        color = np.asarray(Image.open(tmp_path / "out" / "color" / name))
+        label_ids = np.asarray(Image.open(tmp_path / "out" / "cityscapes" / name))
+        overlay = np.asarray(Image.open(tmp_path / "out" / "overlay" / name))
         assert color.shape == overlay.shape == (*image.shape[:2], 3) and label_ids.shape == image.shape[:2]
         np.testing.assert_array_equal(color, PALETTE[expected])
         np.testing.assert_array_equal(LABEL_ID_TO_TRAIN_ID[label_ids], expected)  # label ids, not train ids
