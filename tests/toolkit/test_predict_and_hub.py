@@ -160,13 +160,15 @@ def test_push_again_updates_in_place_and_reports_changes(tiny_model_dir, tmp_pat
     hub = tmp_path / "hub"
     repo, first = publish(tiny_model_dir, hub, "org/name")
     assert "model.safetensors" in first.added
-    (repo / "stale.txt").write_text("left over")
+    (repo / "stale.txt").write_text("the user's")
+    (repo / "sample_prediction.png").write_bytes(b"from an earlier push with --sample_image")
     _, unchanged = publish(tiny_model_dir, hub, "org/name")
-    assert unchanged.removed == ["stale.txt"] and not unchanged.added and not unchanged.modified
+    assert unchanged.removed == ["sample_prediction.png"] and not unchanged.added and not unchanged.modified
+    assert unchanged.kept == ["stale.txt"] and (repo / "stale.txt").read_text() == "the user's"
     retrained = DDRNetForSemanticSegmentation.from_pretrained(tiny_model_dir)
     with torch.no_grad():
         retrained.decode_head.conv2.bias.add_(1.0)
     retrained.save_pretrained(tmp_path / "retrained")
     _, changed = publish(tmp_path / "retrained", hub, "org/name")
     assert changed.modified == ["model.safetensors"]
-    assert not (hub / "org" / "name.staging").exists()
+    assert sorted(p.name for p in (hub / "org").iterdir()) == ["name"]  # no staging folder left behind
