@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import numpy as np
 import torch
 from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.repocard_data import EvalResult
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 from PIL import Image
 
 import modeling_ddrnet
@@ -20,6 +24,7 @@ from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
 
 from .cli import UserInputError
 from .data import normalize
+from .images import read_rgb_image
 from .inference import predict_probabilities
 from .model_loading import load_trained_model, read_json_file
 from .visualization import colorize, overlay
@@ -35,6 +40,50 @@ MODEL_AUTO_MAP = {
 }
 PROCESSOR_AUTO_MAP = {"AutoImageProcessor": "image_processing_ddrnet.DDRNetImageProcessor"}
 SAMPLE_IMAGE = "sample_prediction.png"
+# The files a push writes, and so the only ones a later push may replace or remove; anything else in the repo
+# folder (a LICENSE, .gitattributes, notes) belongs to the user and is kept.
+OWNED_FILES = frozenset(
+    {
+        "config.json",
+        "model.safetensors",
+        "model.safetensors.index.json",
+        "preprocessor_config.json",
+        "README.md",
+        "eval_results.json",
+        "training_args.json",
+        SAMPLE_IMAGE,
+        *REMOTE_CODE_FILES,
+    }
+)
+SHARDED_WEIGHTS = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
+
+
+def is_owned(name: str) -> bool:
+    """A file name this project writes into a hub repo folder."""
+    return name in OWNED_FILES or SHARDED_WEIGHTS.fullmatch(name) is not None
+
+
+def repo_id_problem(repo_id: str) -> str | None:
+    """Why `repo_id` is not a Hub model id of the form ORG/NAME, or None when it is one."""
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        return str(error)
+    if repo_id.count("/") != 1:
+        return f"expected ORG/NAME, got {repo_id!r}"
+    return None
+
+
+def repo_folder(hub_dir: str | Path, repo_id: str) -> Path:
+    """`<hub_dir>/<ORG>/<NAME>`, refused unless `repo_id` is a valid Hub id and the folder lies inside `hub_dir`."""
+    problem = repo_id_problem(repo_id)
+    if problem is not None:
+        raise UserInputError(f"--repo_id {repo_id!r} is not a Hub model id (ORG/NAME): {problem}")
+    target = Path(hub_dir) / repo_id
+    if not target.resolve().is_relative_to(Path(hub_dir).resolve()):
+        raise UserInputError(f"--repo_id {repo_id!r}: {target} resolves to {target.resolve()}, outside --hub_dir")
+    return target
+
 
 CITATION = """@article{hong2021deep,
   title={Deep Dual-resolution Networks for Real-time and Accurate Semantic Segmentation of Road Scenes},
@@ -50,16 +99,18 @@ class RepoChanges:
     modified: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # the user's own files, not written by a push
 
     def summary(self) -> str:
-        if not (self.added or self.modified or self.removed):
-            return "no changes"
         parts = [
             f"{label}: {', '.join(names)}"
             for label, names in (("added", self.added), ("modified", self.modified), ("removed", self.removed))
             if names
         ]
-        return "; ".join(parts)
+        text = "; ".join(parts) or "no changes"
+        if self.kept:
+            text += f" (kept your own files: {', '.join(self.kept)})"
+        return text
 
 
 def file_digest(path: Path) -> str:
@@ -67,15 +118,20 @@ def file_digest(path: Path) -> str:
 
 
 def sync_folder(staging: Path, target: Path) -> RepoChanges:
-    """Make `target` hold exactly the files of `staging` (one level), each moved in with an atomic rename."""
+    """Move the files of `staging` (one level) into `target`, each with an atomic rename, and remove the files a
+    previous push wrote that this one does not (`is_owned`); every other file in `target` is left alone."""
     target.mkdir(parents=True, exist_ok=True)
     new = {p.name: p for p in staging.iterdir() if p.is_file()}
-    old = {p.name: p for p in target.iterdir() if p.is_file()}
-    changes = RepoChanges()
+    present = {p.name: p for p in target.iterdir() if p.is_file() or p.is_symlink()}
+    old = {name: path for name, path in present.items() if is_owned(name)}
+    changes = RepoChanges(kept=sorted(name for name in present if name not in old and name not in new))
+    for name in new:
+        if not is_owned(name):  # a bug, not the user's mistake: every staged file must be one a later push owns
+            raise AssertionError(f"{name} is written to the hub folder but not listed in OWNED_FILES")
     for name, path in sorted(new.items()):
         if name not in old:
             changes.added.append(name)
-        elif file_digest(old[name]) != file_digest(path):
+        elif old[name].is_symlink() or file_digest(old[name]) != file_digest(path):
             changes.modified.append(name)
         else:
             changes.unchanged.append(name)
@@ -85,6 +141,10 @@ def sync_folder(staging: Path, target: Path) -> RepoChanges:
         (target / name).unlink()
         changes.removed.append(name)
     return changes
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}"
 
 
 def model_card(
@@ -152,15 +212,15 @@ def model_card(
             "## Evaluation",
             "",
             f"{dataset_name}, split `{results.get('split', 'validation')}`: "
-            f"mean IoU **{100 * results['mean_iou']:.2f}**, mean accuracy "
-            f"{100 * (results.get('mean_accuracy') or 0):.2f}, overall accuracy "
-            f"{100 * (results.get('overall_accuracy') or 0):.2f}.",
+            f"mean IoU **{percent(results.get('mean_iou'))}**, mean accuracy "
+            f"{percent(results.get('mean_accuracy'))}, overall accuracy "
+            f"{percent(results.get('overall_accuracy'))}.",
             "",
             "| class | IoU |",
             "|---|---|",
         ]
         for name, value in results["per_category_iou"].items():
-            lines.append(f"| {name} | {'n/a' if value is None else f'{100 * value:.2f}'} |")
+            lines.append(f"| {name} | {percent(value)} |")
         lines.append("")
     if training:
         lines += ["## Training hyperparameters", "", "| hyperparameter | value |", "|---|---|"]
@@ -186,7 +246,7 @@ def model_card(
 
 def sample_picture(model: DDRNetForSemanticSegmentation, image_path: Path) -> np.ndarray:
     """The image, its predicted mask and their blend, side by side."""
-    image = np.asarray(Image.open(image_path).convert("RGB"))
+    image = read_rgb_image(image_path)
     with torch.no_grad():
         pixel_values = torch.from_numpy(normalize(image))[None]
         prediction = predict_probabilities(model.eval(), pixel_values).argmax(1)[0].byte().numpy()
@@ -197,37 +257,86 @@ def read_json(path: Path) -> dict | None:
     return read_json_file(path) if path.is_file() else None
 
 
+def is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_eval_results(results: dict, path: Path, model: DDRNetForSemanticSegmentation) -> dict:
+    """`eval_results.json` as the card needs it: numbers or null (NaN becomes null), and per-class IoU (or accuracy)
+    as `{class name: value}`; a list, as `evaluate`'s mean_iou returns it, is named with the model's id2label."""
+    results = dict(results)
+    for key in ("mean_iou", "mean_accuracy", "overall_accuracy"):
+        value = results.get(key)
+        if value is not None and not is_number(value):
+            raise UserInputError(f"{path}: {key} must be a number or null, got {value!r}")
+        if is_number(value) and not math.isfinite(value):
+            results[key] = None
+    names = [
+        str(model.config.id2label.get(i, model.config.id2label.get(str(i), i))) for i in range(model.config.num_labels)
+    ]
+    for key in ("per_category_iou", "per_category_accuracy"):
+        values = results.get(key)
+        if values is None:
+            continue
+        if isinstance(values, list):
+            if len(values) != len(names):
+                raise UserInputError(
+                    f"{path}: {key} holds {len(values)} values, but the model has {len(names)} classes"
+                )
+            values = dict(zip(names, values, strict=True))
+        if not isinstance(values, dict):
+            raise UserInputError(f"{path}: {key} must map class names to numbers, got {type(values).__name__}")
+        for name, value in values.items():
+            if value is not None and not is_number(value):
+                raise UserInputError(f"{path}: {key}[{name!r}] must be a number or null, got {value!r}")
+        results[key] = {
+            name: (value if value is None or math.isfinite(value) else None) for name, value in values.items()
+        }
+    return results
+
+
 def publish(
     model_dir: str | Path, hub_dir: str | Path, repo_id: str, sample_image: str | Path | None = None
 ) -> tuple[Path, RepoChanges]:
-    """Write `<hub_dir>/<repo_id>/` from a saved model folder; return the folder and what changed in it."""
+    """Write `<hub_dir>/<repo_id>/` from a saved model folder; return the folder and what changed in it.
+
+    Everything is read and checked before the hub folder is touched. The new files are staged in a fresh temporary
+    folder beside the repo folder (removed afterwards), then moved in one by one; files of the repo folder that no
+    push writes (`is_owned`) are kept.
+    """
     model_dir = Path(model_dir)
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise UserInputError(f"--repo_id must look like ORG/NAME, got {repo_id!r}")
-    target = Path(hub_dir) / repo_id
-    staging = target.with_name(target.name + ".staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    target = repo_folder(hub_dir, repo_id)
+    model = load_trained_model(model_dir)
+    processor_path = model_dir / "preprocessor_config.json"
+    if processor_path.is_file():
+        read_json_file(processor_path)  # a syntax error is named with its file and line
+        processor = DDRNetImageProcessor.from_pretrained(model_dir)
+    else:
+        processor = DDRNetImageProcessor()
+    results_path = model_dir / "eval_results.json"
+    results = read_json(results_path)
+    if results is not None:
+        results = check_eval_results(results, results_path, model)
+    training = read_json(model_dir / "training_args.json")
+    picture = sample_picture(model, Path(sample_image)) if sample_image is not None else None
+    if target.exists() and not target.is_dir():
+        raise UserInputError(f"--repo_id {repo_id}: {target} exists and is not a folder")
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-"))
     try:
-        model = load_trained_model(model_dir)
         model.config.auto_map = dict(MODEL_AUTO_MAP)
         model.save_pretrained(staging, safe_serialization=True)
-        processor_path = model_dir / "preprocessor_config.json"
-        processor = (
-            DDRNetImageProcessor.from_pretrained(model_dir) if processor_path.is_file() else DDRNetImageProcessor()
-        )
         processor.auto_map = dict(PROCESSOR_AUTO_MAP)
         processor.save_pretrained(staging)
         for name in REMOTE_CODE_FILES:
             shutil.copyfile(MODEL_PACKAGE_DIR / name, staging / name)
-        results = read_json(model_dir / "eval_results.json")
-        training = read_json(model_dir / "training_args.json")
         for name, data in (("eval_results.json", results), ("training_args.json", training)):
             if data is not None:
                 (staging / name).write_text(json.dumps(data, indent=2) + "\n")
-        if sample_image is not None:
-            Image.fromarray(sample_picture(model, Path(sample_image))).save(staging / SAMPLE_IMAGE)
-        model_card(repo_id, model, results, training, sample_image is not None).save(staging / "README.md")
+        if picture is not None:
+            Image.fromarray(picture).save(staging / SAMPLE_IMAGE)
+        model_card(repo_id, model, results, training, picture is not None).save(staging / "README.md")
         changes = sync_folder(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

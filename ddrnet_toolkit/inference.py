@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 
 import torch
@@ -104,8 +105,8 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
 
 def inference_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
     """`predict_probabilities` keyword arguments from the options of `add_inference_arguments`."""
-    if any(scale <= 0 for scale in args.scales):
-        parser.error(f"--scales must be positive, got {args.scales}")
+    if not all(math.isfinite(scale) and scale > 0 for scale in args.scales):
+        parser.error(f"--scales must be finite and positive, got {args.scales}")
     window = tuple(args.window) if args.sliding_window else None
     stride = tuple(args.stride) if args.stride and window else window
     if window is not None and min(*window, *stride) < 1:

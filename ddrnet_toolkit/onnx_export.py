@@ -11,6 +11,18 @@ from torch import nn
 from modeling_ddrnet.fast_inference import prepare_for_inference
 from modeling_ddrnet.modeling_ddrnet import DDRNetForSemanticSegmentation
 
+MIN_OPSET = 17
+
+
+def max_supported_opset() -> int:
+    """The newest opset the installed torch's TorchScript-based exporter (`dynamo=False`, used here) can write."""
+    try:
+        from torch.onnx import _constants
+
+        return int(getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", _constants.ONNX_MAX_OPSET))
+    except (ImportError, AttributeError):  # a torch without the private constants: the newest known to work
+        return 20
+
 
 class LogitsOnly(nn.Module):
     """`pixel_values` -> `logits` as a plain tensor, the interface an ONNX graph needs."""

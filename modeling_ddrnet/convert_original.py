@@ -95,6 +95,10 @@ def original_to_hf_prefixes(config: DDRNetConfig) -> dict[str, str]:
 
 def unwrap_state_dict(checkpoint: Mapping) -> dict[str, torch.Tensor]:
     """Strip `{"state_dict": ...}` wrappers and `module.`/`model.` prefixes."""
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointConversionError(
+            f"The checkpoint holds a {type(checkpoint).__name__}, not a state_dict (a mapping of names to tensors)."
+        )
     state_dict = checkpoint
     while isinstance(state_dict, Mapping):
         wrapper = next((k for k in WRAPPER_KEYS if isinstance(state_dict.get(k), Mapping)), None)
@@ -183,6 +187,11 @@ def load_original_checkpoint(path: str | Path) -> Mapping:
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise CheckpointConversionError(f"Cannot read {path} as a PyTorch checkpoint: {error}") from error
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointConversionError(
+            f"{path} holds a {type(checkpoint).__name__}, not a state_dict (a mapping of names to tensors)"
+        )
+    return checkpoint

@@ -2,12 +2,13 @@
 
 PIL images and numpy arrays go through transformers' PIL backend on the CPU. Torch tensors (one image or a batch,
 on any device) are processed with torch ops where they are, so GPU inference is not held back by the CPU; both
-paths give the same pixel values.
+paths give the same pixel values, and both read pixel values by their type (see `DDRNetImageProcessor`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import PIL.Image
 import torch
 import torch.nn.functional as F
 from transformers.image_processing_backends import PilBackend
@@ -45,7 +46,8 @@ def stack_tensors(images, image_ndim: int) -> torch.Tensor:
 
 
 def image_batch(images) -> torch.Tensor:
-    """`(C, H, W)`, `(B, C, H, W)` or channels-last tensors (or a list) -> `(B, 3, H, W)` float32 on their device."""
+    """`(C, H, W)`, `(B, C, H, W)` or channels-last tensors (or a list) -> `(B, 3, H, W)` on their device, in their
+    dtype (checked by `check_pixel_dtype`)."""
     batch = stack_tensors(images, 3)
     if batch.ndim != 4:
         raise ValueError(f"Expected image tensors of shape (C, H, W) or (B, C, H, W), got {tuple(batch.shape)}")
@@ -53,7 +55,91 @@ def image_batch(images) -> torch.Tensor:
         batch = batch.permute(0, 3, 1, 2)
     if batch.shape[1] not in (1, 3):
         raise ValueError(f"Expected 1 or 3 channels, got image tensors of shape {tuple(batch.shape)}")
-    return batch.expand(-1, 3, -1, -1).float()
+    check_pixel_dtype(batch.dtype)
+    return batch.expand(-1, 3, -1, -1)
+
+
+TORCH_UINT16 = getattr(torch, "uint16", None)
+EIGHT_TO_SIXTEEN_BITS = 255 / 65535
+
+
+def check_pixel_dtype(dtype) -> None:
+    """Pixel values are uint8 (0..255), uint16 (0..65535) or floating point; anything else is refused."""
+    if isinstance(dtype, torch.dtype):
+        if dtype == torch.uint8 or dtype == TORCH_UINT16 or dtype.is_floating_point:
+            return
+    elif dtype == np.uint8 or dtype == np.uint16 or np.issubdtype(dtype, np.floating):
+        return
+    raise ValueError(
+        f"Unsupported pixel dtype {dtype}: pass uint8 (0..255), uint16 (0..65535) or floating-point images "
+        "(in [0, 1], or 0..255 when their maximum is above 1)"
+    )
+
+
+def array_rescale_factor(image: np.ndarray, rescale_factor: float) -> float | None:
+    """The factor that brings a numpy image to [0, 1] (`rescale_factor` is the one for 8-bit values), or None for
+    a floating-point image already in [0, 1]."""
+    if image.dtype == np.uint16:
+        return rescale_factor * EIGHT_TO_SIXTEEN_BITS
+    if np.issubdtype(image.dtype, np.floating):
+        return None if image.size == 0 or not np.nanmax(image) > 1 else rescale_factor
+    return rescale_factor
+
+
+def tensor_rescale_factors(batch: torch.Tensor, rescale_factor: float) -> torch.Tensor | float:
+    """`array_rescale_factor` for a `(B, C, H, W)` batch: one factor per image (1 where it is already in [0, 1])."""
+    if batch.dtype == TORCH_UINT16:
+        return rescale_factor * EIGHT_TO_SIXTEEN_BITS
+    if batch.dtype.is_floating_point:
+        peak = batch.flatten(1).amax(dim=1) if batch.numel() else batch.new_zeros(len(batch))
+        factors = torch.where(peak > 1, rescale_factor, 1.0)
+        return factors.to(torch.float32).view(-1, 1, 1, 1)
+    return rescale_factor
+
+
+def pil_image_array(image: PIL.Image.Image) -> np.ndarray:
+    """`(H, W)` or `(H, W, 3)` pixels of a PIL image in a dtype that says their range: 16-bit grayscale stays
+    uint16 (PIL's RGB conversion would clip it to white), other modes become 8-bit RGB (alpha is dropped)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        values = np.asarray(image)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise ValueError(f"A mode {image.mode} image with values {values.min()}..{values.max()} is not 16-bit")
+        return values.astype(np.uint16)
+    if image.mode == "F":
+        return np.asarray(image, dtype=np.float32)
+    if image.mode in ("L", "RGB"):
+        return np.asarray(image)
+    return np.asarray(image.convert("RGB"))
+
+
+def label_maps(segmentation_maps, image_shapes: list[tuple[int, int]]) -> list:
+    """One `(H, W)` map (numpy array or tensor) per image, each of its image's size; otherwise a ValueError naming
+    the shapes. A 3-D array or tensor is a batch of maps when its first dimension is the number of images."""
+    maps = list(segmentation_maps) if isinstance(segmentation_maps, list | tuple) else [segmentation_maps]
+    maps = [np.asarray(m) if isinstance(m, PIL.Image.Image) else m for m in maps]
+    if len(maps) == 1 and maps[0].ndim == 3 and len(image_shapes) == maps[0].shape[0] != 1:
+        maps = list(maps[0])
+    if len(maps) != len(image_shapes):
+        raise ValueError(f"Got {len(maps)} segmentation map(s) for {len(image_shapes)} image(s); pass one per image.")
+    checked = []
+    for index, (label_map, image_shape) in enumerate(zip(maps, image_shapes, strict=True)):
+        shape = tuple(label_map.shape)
+        if len(shape) == 3 and shape[0] == 1:
+            label_map = label_map[0]
+        elif len(shape) == 3 and shape[-1] == 1:
+            label_map = label_map[..., 0]
+        if label_map.ndim != 2:
+            raise ValueError(
+                f"Segmentation map {index} has shape {shape}: expected (height, width) class ids, like the image's "
+                f"{image_shape}; convert a colour (RGB) label map to class ids first"
+            )
+        if tuple(label_map.shape) != tuple(image_shape):
+            raise ValueError(
+                f"Segmentation map {index} has shape {tuple(label_map.shape)}, but its image has shape "
+                f"{tuple(image_shape)} (height, width): they must be the same size"
+            )
+        checked.append(label_map)
+    return checked
 
 
 class DDRNetImageProcessor(PilBackend):
@@ -62,7 +148,15 @@ class DDRNetImageProcessor(PilBackend):
 
     DDRNet is evaluated at full resolution on Cityscapes (1024x2048), so resizing is off by default. Images are
     rescaled to [0, 1] and normalized with the ImageNet mean and standard deviation, as the original training
-    code did. Segmentation maps are resized with nearest-neighbour interpolation and returned as int64 `labels`.
+    code did. Segmentation maps are resized with nearest-neighbour interpolation and returned as int64 `labels`;
+    each must be `(height, width)` class ids of its image's size.
+
+    With `do_rescale`, pixel values are read by their type, the same way for PIL images, numpy arrays and tensors:
+    uint8 is scaled by `rescale_factor` (1/255); uint16 (16-bit PNGs, PIL modes `I;16` and `I`) by
+    `rescale_factor * 255 / 65535`; a floating-point image whose maximum is at most 1 is taken as already in
+    [0, 1] and not rescaled, one with a larger maximum is taken as 0..255 and scaled by `rescale_factor`. Other
+    dtypes are refused with a ValueError. Grayscale images are repeated to 3 channels; PIL images with a palette or
+    alpha are converted to RGB.
     """
 
     resample = PILImageResampling.BILINEAR
@@ -98,17 +192,29 @@ class DDRNetImageProcessor(PilBackend):
         images = self._prepare_image_like_inputs(
             images=images, do_convert_rgb=do_convert_rgb, input_data_format=input_data_format
         )
+        for index, image in enumerate(images):
+            check_pixel_dtype(image.dtype)
+            if image.shape[0] == 1:
+                images[index] = np.repeat(image, 3, axis=0)
+            elif image.shape[0] != 3:
+                raise ValueError(f"Expected 1 or 3 channels, got an image of shape {image.shape} (channels first)")
+        image_shapes = [image.shape[1:] for image in images]
         data = {"pixel_values": self._preprocess(images, **kwargs)}
         if segmentation_maps is not None:
-            maps = self._prepare_image_like_inputs(
-                images=segmentation_maps,
-                expected_ndims=2,
-                do_convert_rgb=False,
-                input_data_format=ChannelDimension.FIRST,
-            )
+            maps = [np.asarray(m)[None] for m in label_maps(segmentation_maps, image_shapes)]
             map_kwargs = {**kwargs, "do_normalize": False, "do_rescale": False, "resample": PILImageResampling.NEAREST}
             data["labels"] = [m.squeeze(0).astype(np.int64) for m in self._preprocess(maps, **map_kwargs)]
         return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def process_image(self, image, do_convert_rgb: bool | None = None, input_data_format=None, **kwargs) -> np.ndarray:
+        """One image as a channels-first numpy array; PIL images keep their bit depth (`pil_image_array`)."""
+        if isinstance(image, PIL.Image.Image):
+            image = pil_image_array(image)
+            do_convert_rgb = False
+            input_data_format = ChannelDimension.LAST if image.ndim == 3 else None
+        return super().process_image(
+            image, do_convert_rgb=do_convert_rgb, input_data_format=input_data_format, **kwargs
+        )
 
     def _preprocess(
         self,
@@ -125,10 +231,14 @@ class DDRNetImageProcessor(PilBackend):
     ) -> list[np.ndarray]:
         processed = []
         for image in images:
+            factor = array_rescale_factor(image, rescale_factor) if do_rescale else None
+            if factor is not None and image.dtype != np.uint8:
+                # Rescale first, so that resizing (through PIL) sees [0, 1] floats rather than 16-bit values.
+                image, factor = image.astype(np.float32) * np.float32(factor), None
             if do_resize:
                 image = self.resize(image, size, resample)
-            if do_rescale:
-                image = self.rescale(image, rescale_factor)
+            if factor is not None:
+                image = self.rescale(image, factor)
             if do_normalize:
                 image = self.normalize(image, image_mean, image_std)
             processed.append(image)
@@ -149,21 +259,24 @@ class DDRNetImageProcessor(PilBackend):
         **kwargs,
     ) -> BatchFeature:
         """The same steps as the PIL path, with torch ops on the tensors' device; returns batched tensors there."""
-        pixel_values = image_batch(images)
+        batch = image_batch(images)
+        factors = tensor_rescale_factors(batch, rescale_factor) if do_rescale else None
+        pixel_values = batch.float()
         if do_resize:
             target = (size.height, size.width)
             mode = TORCH_INTERPOLATION.get(resample, "bilinear")
             antialias = mode != "nearest-exact"  # PIL's filters widen their support when they shrink
             pixel_values = F.interpolate(pixel_values, size=target, mode=mode, antialias=antialias)
-        if do_rescale:
-            pixel_values = pixel_values * rescale_factor
+        if factors is not None:
+            pixel_values = pixel_values * factors
         if do_normalize:
             mean = torch.as_tensor(image_mean, dtype=torch.float32, device=pixel_values.device).view(1, -1, 1, 1)
             std = torch.as_tensor(image_std, dtype=torch.float32, device=pixel_values.device).view(1, -1, 1, 1)
             pixel_values = (pixel_values - mean) / std
         data = {"pixel_values": pixel_values}
         if segmentation_maps is not None:
-            labels = stack_tensors(segmentation_maps, 2)
+            maps = label_maps(segmentation_maps, [tuple(batch.shape[-2:])] * len(batch))
+            labels = torch.stack([torch.as_tensor(m, device=pixel_values.device) for m in maps])
             if do_resize:
                 labels = F.interpolate(labels[:, None].float(), size=target, mode="nearest-exact")[:, 0]
             data["labels"] = labels.long()

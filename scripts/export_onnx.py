@@ -2,6 +2,8 @@
 """Export a DDRNet model to ONNX (opset 17+, dynamic batch and image size) and check it with onnxruntime.
 
 The graph is the inference network: BatchNorm folded, no auxiliary head; it outputs logits at 1/8 resolution.
+The file is written under a temporary name and renamed to --output only when onnxruntime agrees with PyTorch, so a
+failed export leaves an existing file untouched.
 
 Example:
     python scripts/export_onnx.py --model_name_or_path outputs/ddrnet-23-slim/best_model --output ddrnet.onnx
@@ -10,12 +12,15 @@ Example:
 from __future__ import annotations
 
 import argparse
+import math
+from pathlib import Path
 
 import torch
 
 from ddrnet_toolkit.cli import UserInputError, run_script
+from ddrnet_toolkit.images import replace_atomically, writable_file
 from ddrnet_toolkit.model_loading import load_trained_model
-from ddrnet_toolkit.onnx_export import export_onnx, max_difference_with_onnxruntime
+from ddrnet_toolkit.onnx_export import MIN_OPSET, export_onnx, max_difference_with_onnxruntime, max_supported_opset
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,18 +38,34 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tolerance", type=float, default=1e-4, help="Allowed difference relative to max |logit|.")
     args = parser.parse_args(argv)
-    if args.opset < 17:
-        parser.error("--opset must be 17 or newer")
+    newest = max_supported_opset()
+    if not MIN_OPSET <= args.opset <= newest:
+        parser.error(f"--opset must be between {MIN_OPSET} and {newest} (the newest the installed torch exports)")
+    if min(args.check_size) < 1:
+        parser.error(f"--check_size must be positive, got {args.check_size[0]} {args.check_size[1]}")
+    if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+        parser.error(f"--tolerance must be a non-negative number, got {args.tolerance}")
+    output = writable_file(args.output, "--output")
     model = load_trained_model(args.model_name_or_path)
-    path = export_onnx(model, args.output, args.opset)
+    output.parent.mkdir(parents=True, exist_ok=True)
     check = torch.randn(2, model.config.num_channels, *args.check_size)
-    difference, scale = max_difference_with_onnxruntime(model, path, check)
+    measured = {}
+
+    def write_and_check(temporary: Path) -> None:
+        export_onnx(model, temporary, args.opset)
+        difference, scale = max_difference_with_onnxruntime(model, temporary, check)
+        measured.update(difference=difference, scale=scale)
+        if difference > args.tolerance * max(scale, 1.0):
+            raise UserInputError(
+                f"--output {output}: onnxruntime output differs from PyTorch by {difference:.2e} (max |logit| "
+                f"{scale:.2e}), beyond --tolerance {args.tolerance}; nothing was written"
+            )
+
+    replace_atomically(output, write_and_check)
     print(
-        f"wrote {path}; onnxruntime vs PyTorch on 2x3x{args.check_size[0]}x{args.check_size[1]}: "
-        f"max |difference| {difference:.2e} (max |logit| {scale:.2e})"
+        f"wrote {output}; onnxruntime vs PyTorch on 2x3x{args.check_size[0]}x{args.check_size[1]}: "
+        f"max |difference| {measured['difference']:.2e} (max |logit| {measured['scale']:.2e})"
     )
-    if difference > args.tolerance * max(scale, 1.0):
-        raise UserInputError(f"{path}: onnxruntime output differs beyond --tolerance {args.tolerance}")
     return 0
 
 

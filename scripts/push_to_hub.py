@@ -2,7 +2,9 @@
 """Publish a trained DDRNet to a local hub folder: <hub_dir>/<ORG>/<NAME>/ with the weights (safetensors), configs,
 the modeling code for `trust_remote_code=True`, and a model card (README.md) with the evaluation results.
 
-Pushing again updates the folder in place: stale files are removed, and the changes are listed.
+Pushing again updates the folder in place and lists the changes: files an earlier push wrote and this one does not
+are removed; files you added yourself (a LICENSE, .gitattributes, ...) are kept. --repo_id must be a valid Hub id
+ORG/NAME; the folder it names always lies inside --hub_dir.
 
 Example:
     python scripts/push_to_hub.py --model_name_or_path outputs/ddrnet-23-slim/best_model --hub_dir hub \\
@@ -14,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 from ddrnet_toolkit.cli import run_script
-from ddrnet_toolkit.hub import publish
+from ddrnet_toolkit.hub import publish, repo_id_problem
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repo_id", required=True, help="ORG/NAME.")
     parser.add_argument("--sample_image", default=None, help="An image to show with its prediction in the card.")
     args = parser.parse_args(argv)
+    problem = repo_id_problem(args.repo_id)
+    if problem is not None:
+        parser.error(f"--repo_id {args.repo_id!r} is not a Hub model id (ORG/NAME): {problem}")
     target, changes = publish(args.model_name_or_path, args.hub_dir, args.repo_id, args.sample_image)
     print(f"pushed {args.model_name_or_path} to {target}: {changes.summary()}")
     return 0

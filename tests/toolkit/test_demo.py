@@ -32,7 +32,7 @@ def test_demo_runs_every_step(tmp_path):
     results = json.loads((output_dir / "eval_results.json").read_text())
     assert 0 <= results["mean_iou"] <= 1
     assert f"Validation mIoU of the best checkpoint: {results['mean_iou']:.3f}" in result.stdout
-    assert len(list((output_dir / "predictions" / "overlay").glob("*.png"))) == 2
+    assert len(list((output_dir / "predictions" / "overlay").rglob("*.png"))) == 2  # in their city folders
     repo = output_dir / "hub" / "demo" / "ddrnet-23-slim-synthetic-cityscapes"
     assert (repo / "model.safetensors").is_file()
     assert "name: synthetic-cityscapes" in (repo / "README.md").read_text()

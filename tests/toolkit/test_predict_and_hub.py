@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,15 +43,18 @@ def test_predict_writes_three_formats_with_the_right_sizes_and_values(synthetic_
     )
     assert result.returncode == 0, result.stderr[-2000:]
     model = DDRNetForSemanticSegmentation.from_pretrained(tiny_model_dir).eval()
+    # Outputs keep each input's folder relative to the inputs' common parent.
+    common = Path(os.path.commonpath([p.resolve().parent for p in [*val_images, odd]]))
     for path in [*val_images, odd]:
+        name = path.resolve().relative_to(common).with_suffix(".png")
         image = np.asarray(Image.open(path).convert("RGB"))
         with torch.no_grad():
             logits = model(torch.from_numpy(normalize(image))[None]).logits
         upsampled = torch.nn.functional.interpolate(logits, size=image.shape[:2], mode="bilinear")
         expected = upsampled.argmax(1)[0].numpy()
-        color = np.asarray(Image.open(tmp_path / "out" / "color" / f"{path.stem}.png"))
-        label_ids = np.asarray(Image.open(tmp_path / "out" / "cityscapes" / f"{path.stem}.png"))
-        overlay = np.asarray(Image.open(tmp_path / "out" / "overlay" / f"{path.stem}.png"))
+        color = np.asarray(Image.open(tmp_path / "out" / "color" / name))
+        label_ids = np.asarray(Image.open(tmp_path / "out" / "cityscapes" / name))
+        overlay = np.asarray(Image.open(tmp_path / "out" / "overlay" / name))
         assert color.shape == overlay.shape == (*image.shape[:2], 3) and label_ids.shape == image.shape[:2]
         np.testing.assert_array_equal(color, PALETTE[expected])
         np.testing.assert_array_equal(LABEL_ID_TO_TRAIN_ID[label_ids], expected)  # label ids, not train ids
@@ -156,13 +160,15 @@ def test_push_again_updates_in_place_and_reports_changes(tiny_model_dir, tmp_pat
     hub = tmp_path / "hub"
     repo, first = publish(tiny_model_dir, hub, "org/name")
     assert "model.safetensors" in first.added
-    (repo / "stale.txt").write_text("left over")
+    (repo / "stale.txt").write_text("the user's")
+    (repo / "sample_prediction.png").write_bytes(b"from an earlier push with --sample_image")
     _, unchanged = publish(tiny_model_dir, hub, "org/name")
-    assert unchanged.removed == ["stale.txt"] and not unchanged.added and not unchanged.modified
+    assert unchanged.removed == ["sample_prediction.png"] and not unchanged.added and not unchanged.modified
+    assert unchanged.kept == ["stale.txt"] and (repo / "stale.txt").read_text() == "the user's"
     retrained = DDRNetForSemanticSegmentation.from_pretrained(tiny_model_dir)
     with torch.no_grad():
         retrained.decode_head.conv2.bias.add_(1.0)
     retrained.save_pretrained(tmp_path / "retrained")
     _, changed = publish(tmp_path / "retrained", hub, "org/name")
     assert changed.modified == ["model.safetensors"]
-    assert not (hub / "org" / "name.staging").exists()
+    assert sorted(p.name for p in (hub / "org").iterdir()) == ["name"]  # no staging folder left behind
