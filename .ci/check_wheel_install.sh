@@ -6,7 +6,9 @@ set -euo pipefail
 python=${1:?usage: check_wheel_install.sh PYTHON TORCH_REQUIREMENT}
 torch_requirement=${2:?usage: check_wheel_install.sh PYTHON TORCH_REQUIREMENT}
 work=build/wheel-check
-rm -rf "$work"
+# setuptools builds in build/lib and never deletes stale files there: a module removed from the source would still
+# ship. Start from an empty build folder.
+rm -rf "$work" build/lib build/bdist.*
 mkdir -p "$work/app"
 
 echo "== build the wheel"
