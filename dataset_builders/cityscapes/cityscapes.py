@@ -8,18 +8,17 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
+from ..image_files import encode_png, read_image, read_label
+from ..split_lists import Sample, find_split_files, fingerprint, read_samples
 from .labels import CLASS_NAMES, IGNORE_INDEX, KNOWN_LABEL_IDS, LABEL_ID_TO_TRAIN_ID
-from .split_lists import SPLIT_FILES, CityscapesDataError, Sample, read_split_file
+from .split_lists import IMAGE_SUFFIX, CityscapesDataError
 
 _DESCRIPTION = "Cityscapes fine annotations, 19 evaluation classes as train ids (255 = ignore)."
 _CITATION = """@inproceedings{Cordts2016Cityscapes,
@@ -40,59 +39,18 @@ class CityscapesConfig(datasets.BuilderConfig):
     fingerprint: str | None = None
 
 
-def find_split_files(list_dir: Path) -> dict[str, Path]:
-    present = {split: list_dir / name for split, name in SPLIT_FILES.items() if (list_dir / name).is_file()}
-    if not present:
-        raise CityscapesDataError(
-            f"No split file in {list_dir} (expected any of {', '.join(SPLIT_FILES.values())}); "
-            "write them with scripts/make_lists.py --data_dir <root>."
-        )
-    return present
+def sample_name(sample: Sample) -> str:
+    """The file stem, e.g. `frankfurt_000000_000294`."""
+    return Path(sample.image).name.removesuffix(IMAGE_SUFFIX).removesuffix(".png")
 
 
-def read_samples(data_dir: Path, split_files: dict[str, Path]) -> dict[str, list[Sample]]:
-    return {split: read_split_file(path, data_dir, with_labels=split != "test") for split, path in split_files.items()}
-
-
-def fingerprint(data_dir: Path, split_files: dict[str, Path], samples: dict[str, list[Sample]]) -> str:
-    """Changes when a split file or any file it names changes (size or modification time)."""
-    digest = hashlib.sha256()
-    for split, path in sorted(split_files.items()):
-        digest.update(f"{split}\0".encode() + path.read_bytes())
-    for split_samples in samples.values():
-        for sample in split_samples:
-            for relative in (sample.image, sample.label):
-                if relative is not None:
-                    stat = os.stat(data_dir / relative)
-                    digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-    return digest.hexdigest()[:16]
-
-
-def encode_png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
-# PIL modes of 8-bit images; 1-bit, 16-bit and float images would be silently misread (all white, say).
-IMAGE_MODES = ("RGB", "RGBA", "L", "LA", "P")
-LABEL_MODES = ("L", "P")
+def sample_city(sample: Sample) -> str:
+    return Path(sample.image).parent.name
 
 
 def read_label_as_train_ids(path: Path, source: str) -> np.ndarray:
     """Decode a label PNG into train ids; `*_labelTrainIds.png` files are taken as they are."""
-    try:
-        with Image.open(path) as label_image:
-            mode = label_image.mode
-            label = np.asarray(label_image)
-    except (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError) as error:
-        raise CityscapesDataError(f"{source}: cannot decode label {path}: {error}") from error
-    if mode not in LABEL_MODES and label.ndim == 2:
-        raise CityscapesDataError(
-            f"{source}: label {path} has PIL mode {mode!r}; labels must be 8-bit single-channel PNGs (mode L or P)"
-        )
-    if label.ndim != 2:
-        raise CityscapesDataError(f"{source}: label {path} must be a single-channel image, got shape {label.shape}")
+    label = read_label(path, source, CityscapesDataError)
     values = np.unique(label)
     if path.name.endswith(TRAIN_ID_SUFFIX):
         bad = [int(v) for v in values if v >= len(CLASS_NAMES) and v != IGNORE_INDEX]
@@ -103,22 +61,6 @@ def read_label_as_train_ids(path: Path, source: str) -> np.ndarray:
     if bad:
         raise CityscapesDataError(f"{source}: label ids out of range in {path}: {bad[:10]} (valid: 0..33)")
     return LABEL_ID_TO_TRAIN_ID[label]
-
-
-def read_image(path: Path, source: str) -> tuple[bytes, tuple[int, int]]:
-    """Raw PNG/JPEG bytes (stored as they are) and the (width, height), after checking the file decodes."""
-    data = path.read_bytes()
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            size, mode = image.size, image.mode
-            image.verify()
-    except (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError) as error:
-        raise CityscapesDataError(f"{source}: cannot decode image {path}: {error}") from error
-    if mode not in IMAGE_MODES:
-        raise CityscapesDataError(
-            f"{source}: image {path} has PIL mode {mode!r} (not 8 bits per channel); convert it to 8-bit RGB"
-        )
-    return data, size
 
 
 class Cityscapes(datasets.GeneratorBasedBuilder):
@@ -132,8 +74,10 @@ class Cityscapes(datasets.GeneratorBasedBuilder):
         if not root.is_dir():
             raise CityscapesDataError(f"data_dir does not exist or is not a folder: {root}")
         lists = Path(list_dir) if list_dir is not None else root / "lists"
-        self._split_files = find_split_files(lists)
-        self._samples = read_samples(root, self._split_files)
+        self._split_files = find_split_files(
+            lists, "write them with scripts/make_lists.py --data_dir <root>.", CityscapesDataError
+        )
+        self._samples = read_samples(root, self._split_files, CityscapesDataError)
         super().__init__(
             data_dir=str(root.resolve()),
             list_dir=str(lists.resolve()),
@@ -166,7 +110,7 @@ class Cityscapes(datasets.GeneratorBasedBuilder):
     def _generate_examples(self, samples: list[Sample]):
         data_dir = Path(self.config.data_dir)
         for index, sample in enumerate(samples):
-            image_bytes, image_size = read_image(data_dir / sample.image, sample.source)
+            image_bytes, image_size = read_image(data_dir / sample.image, sample.source, CityscapesDataError)
             label = None
             if sample.label is not None:
                 train_ids = read_label_as_train_ids(data_dir / sample.label, sample.source)
@@ -182,8 +126,8 @@ class Cityscapes(datasets.GeneratorBasedBuilder):
                 {
                     "image": {"bytes": image_bytes, "path": None},
                     "label": label,
-                    "name": sample.name,
-                    "city": sample.city,
+                    "name": sample_name(sample),
+                    "city": sample_city(sample),
                 },
             )
 

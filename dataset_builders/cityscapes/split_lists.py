@@ -1,85 +1,29 @@
-"""Split files in the original DDRNet/HRNet format (`train.lst`, `val.lst`, `test.lst`, `trainval.lst`).
+"""Cityscapes' split files: the Cityscapes naming, the error type, and writing the lists for a Cityscapes tree.
 
-One sample a line, paths relative to the data root, separated by any whitespace:
-`leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png  gtFine/val/frankfurt/..._gtFine_labelIds.png`.
-Test lines hold the image only. Paths therefore cannot hold whitespace (`write_split_lists` refuses such a tree),
-and must stay inside the data root: absolute paths and `..` are refused.
+The `.lst` format itself is parsed by `dataset_builders.split_lists`, which the generic split-file builder shares.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
-SPLIT_FILES = {"train": "train.lst", "validation": "val.lst", "test": "test.lst", "trainval": "trainval.lst"}
+from ..errors import DatasetError
+from ..split_lists import SPLIT_FILES, Sample
+from ..split_lists import read_split_file as read_any_split_file
+
 IMAGE_SPLITS = {"train": "train", "validation": "val", "test": "test"}
 IMAGE_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
 
 
-class CityscapesDataError(ValueError):
+class CityscapesDataError(DatasetError):
     """Bad Cityscapes input; the message names the file (and line) at fault."""
 
 
-@dataclass(frozen=True)
-class Sample:
-    image: str
-    label: str | None
-    source: str  # "<split file>:<line>", for error messages
-
-    @property
-    def name(self) -> str:
-        return Path(self.image).name.removesuffix(IMAGE_SUFFIX).removesuffix(".png")
-
-    @property
-    def city(self) -> str:
-        return Path(self.image).parent.name
-
-
-def escapes_root(relative: str) -> bool:
-    """An absolute path (POSIX or Windows) or one with a `..` component: it may name a file outside the data root."""
-    windows = PureWindowsPath(relative)
-    return (
-        PurePosixPath(relative).is_absolute()
-        or bool(windows.drive or windows.root)
-        or ".." in PurePosixPath(relative).parts
-        or ".." in windows.parts
-    )
-
-
 def read_split_file(path: Path, data_dir: Path, with_labels: bool) -> list[Sample]:
-    """Parse a split file and check that every file it names exists."""
-    if not path.is_file():
-        raise CityscapesDataError(f"Split file not found: {path}")
-    samples = []
-    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise CityscapesDataError(
-                f"{path}:{number}: not UTF-8 text ({error.reason} at byte {error.start})"
-            ) from error
-        fields = line.split()
-        if not fields:
-            continue
-        where = f"{path}:{number}"
-        if with_labels and len(fields) != 2:
-            raise CityscapesDataError(f"{where}: expected 2 fields (<image> <label>), got {len(fields)}: {line!r}")
-        if not with_labels and len(fields) > 2:
-            raise CityscapesDataError(f"{where}: expected 1 field (<image>), got {len(fields)}: {line!r}")
-        image, label = fields[0], (fields[1] if with_labels else None)
-        for relative in (image, label):
-            if relative is not None and escapes_root(relative):
-                raise CityscapesDataError(
-                    f"{where}: {relative!r} is not a path inside the data folder (absolute paths and '..' are refused)"
-                )
-            if relative is not None and not (data_dir / relative).is_file():
-                raise CityscapesDataError(f"{where}: file not found: {data_dir / relative}")
-        samples.append(Sample(image, label, where))
-    if not samples:
-        raise CityscapesDataError(f"Split file is empty: {path}")
-    return samples
+    """Parse a split file and check that every file it names exists; raises `CityscapesDataError`."""
+    return read_any_split_file(path, data_dir, with_labels, error=CityscapesDataError)
 
 
 def write_split_lists(data_dir: str | Path, list_dir: str | Path | None = None) -> dict[str, int]:

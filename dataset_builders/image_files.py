@@ -1,0 +1,63 @@
+"""Reading image and label files for the builders: decode checks, 8-bit modes, PNG encoding of label arrays."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import DatasetError
+
+# PIL modes of 8-bit images; 1-bit, 16-bit and float images would be silently misread (all white, say).
+IMAGE_MODES = ("RGB", "RGBA", "L", "LA", "P")
+LABEL_MODES = ("L", "P")
+DECODE_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError)
+
+
+def read_image(path: Path, source: str, error: type[DatasetError] = DatasetError) -> tuple[bytes, tuple[int, int]]:
+    """Raw PNG/JPEG bytes (stored as they are) and the (width, height), after checking the file decodes."""
+    data = path.read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            size, mode = image.size, image.mode
+            image.verify()
+    except DECODE_ERRORS as decode_error:
+        raise error(f"{source}: cannot decode image {path}: {decode_error}") from decode_error
+    check_image_mode(mode, f"{source}: image {path}", error)
+    return data, size
+
+
+def check_image_mode(mode: str, what: str, error: type[DatasetError] = DatasetError) -> None:
+    """Refuse an image that is not 8 bits per channel; `what` names it ("<file>:<line>: image <path>")."""
+    if mode not in IMAGE_MODES:
+        raise error(f"{what} has PIL mode {mode!r} (not 8 bits per channel); convert it to 8-bit RGB")
+
+
+def label_array(label: Image.Image, what: str, error: type[DatasetError] = DatasetError) -> np.ndarray:
+    """A decoded label as its `(H, W)` uint8 stored values; anything but an 8-bit single-channel image is refused."""
+    mode = label.mode
+    array = np.asarray(label)
+    if mode not in LABEL_MODES and array.ndim == 2:
+        raise error(f"{what} has PIL mode {mode!r}; labels must be 8-bit single-channel images (mode L or P)")
+    if array.ndim != 2:
+        raise error(f"{what} must be a single-channel image, got shape {array.shape}")
+    return array
+
+
+def read_label(path: Path, source: str, error: type[DatasetError] = DatasetError) -> np.ndarray:
+    """Decode a label file into its `(H, W)` uint8 stored values."""
+    try:
+        with Image.open(path) as label_image:
+            label_image.load()
+            return label_array(label_image, f"{source}: label {path}", error)
+    except DECODE_ERRORS as decode_error:
+        raise error(f"{source}: cannot decode label {path}: {decode_error}") from decode_error
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """A `(H, W)` uint8 array as PNG bytes (fast compression: the builders write every label once)."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
