@@ -248,8 +248,10 @@ def parse_names(id2label: Any, source: str, key: str | None) -> tuple[str, ...]:
         by_id[class_id] = name
     missing = sorted(set(range(len(by_id))) - set(by_id))
     if missing:
+        beyond = sorted(class_id for class_id in by_id if class_id >= len(by_id))
         raise DatasetError(
-            f"{source}: {where}class ids must be 0..{len(by_id) - 1} without gaps; missing {missing[:10]}"
+            f"{source}: {where}the {len(by_id)} class ids must be 0..{len(by_id) - 1} without gaps; "
+            f"missing {missing[:10]}, beyond {beyond[:10]}"
         )
     names = tuple(by_id[class_id] for class_id in range(len(by_id)))
     duplicates = sorted({name for name in names if names.count(name) > 1})
