@@ -40,6 +40,15 @@ def synthetic_root(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def synthetic_custom(tmp_path_factory):
+    """A small synthetic non-Cityscapes dataset in all three layouts (split files, save_to_disk, parquet); do not
+    modify it. Returns `dataset_builders.synthetic_custom.SyntheticCustomPaths`."""
+    from dataset_builders.synthetic_custom import make_synthetic_custom
+
+    return make_synthetic_custom(tmp_path_factory.mktemp("synthetic_custom"), num_train=4, num_val=3, num_test=2)
+
+
 def run_script(script: str, *args: str, config: str | None = None, timeout: int = 600):
     """Run scripts/<script> in a subprocess, through `accelerate launch` when `config` names an accelerate config."""
     import subprocess
