@@ -46,23 +46,20 @@ class EncodeLabels:
         self.where = where  # "<dataset> split 'val'", for error messages
 
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        # A column read (`split["label"]`) brings that column alone: no name, no image to compare sizes with.
-        names = batch.get("name", [None] * len(next(iter(batch.values()))))
-        rows = [
-            f"{self.where} row {int(name)}" if name is not None else f"{self.where} (a column read)" for name in names
-        ]
-        for image, row in zip(batch.get("image", []), rows, strict=False):
+        # datasets gives a custom transform every column, even for a column read (`split["label"]`).
+        rows = [f"{self.where} row {int(name)}" for name in batch["name"]]
+        for image, row in zip(batch["image"], rows, strict=True):
             check_image_mode(image.mode, f"{row}: image")
         if "label" in batch:
-            images = batch.get("image", [None] * len(rows))
             batch["label"] = [
-                self.encode(label, image, row) for label, image, row in zip(batch["label"], images, rows, strict=True)
+                self.encode(label, image, row)
+                for label, image, row in zip(batch["label"], batch["image"], rows, strict=True)
             ]
         return batch
 
-    def encode(self, label: Image.Image, image: Image.Image | None, row: str) -> Image.Image:
+    def encode(self, label: Image.Image, image: Image.Image, row: str) -> Image.Image:
         stored = label_array(label, f"{row}: label")
-        if image is not None and stored.shape != (image.height, image.width):
+        if stored.shape != (image.height, image.width):
             raise DatasetError(
                 f"{row}: image is {image.width}x{image.height} but label is {stored.shape[1]}x{stored.shape[0]} "
                 "(width x height)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 import shutil
 
 import datasets
@@ -238,12 +239,15 @@ def test_invalid_stored_value_is_named_when_its_row_is_read(label_space, tmp_pat
     folder = save(tmp_path, "bad", {"val": {"pixel_image": [image, image], "mask": [png(good), png(bad)]}})
     split = load_image_label_dataset(folder, label_space, **COLUMNS)["validation"]
     assert np.asarray(split[0]["label"]).max() == 0
+    assert np.asarray(pickle.loads(pickle.dumps(split))[0]["label"]).max() == 0  # into data-loader workers
     with pytest.raises(
         DatasetError, match=r"bad split 'val' row 1: label: holds values \[7, 200\] not allowed by .*labe"
     ):
         split[1]
     with pytest.raises(DatasetError, match=r"split 'val' row 1: label: holds values \[7, 200\]"):
-        split.shuffle(seed=0).select(range(2))[:2]
+        split.select([1, 0])[:2]
+    with pytest.raises(DatasetError, match=r"split 'val' row 1: label: holds values \[7, 200\]"):
+        split["label"][1]
     small = save(tmp_path, "small", {"val": {"pixel_image": [image], "mask": [png(np.zeros((3, 8)))]}})
     with pytest.raises(DatasetError, match=r"split 'val' row 0: image is 8x6 but label is 8x3"):
         load_image_label_dataset(small, label_space, **COLUMNS)["validation"][0]
