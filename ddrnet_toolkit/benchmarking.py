@@ -12,8 +12,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import cv2
+import datasets
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -339,6 +341,15 @@ def loader_throughput(dataset: Dataset, batch_size: int, num_workers: int, epoch
     return (time.perf_counter() - start) / count
 
 
+def original_files(root: Path, split: datasets.Dataset) -> datasets.Dataset:
+    """`split` (of the synthetic Cityscapes under `root`) with the image files' own bytes, as the builder stored
+    them before it stored training images uncompressed."""
+    paths = [line.split()[0] for line in (root / "lists" / "train.lst").read_text().splitlines()]
+    images = [{"bytes": (root / path).read_bytes(), "path": None} for path in paths]
+    split = split.remove_columns("image").add_column("image", images)
+    return split.cast_column("image", datasets.Image(decode=False))
+
+
 def measure_data_pipeline(
     num_images: int = 8,
     height: int = 1024,
@@ -348,50 +359,67 @@ def measure_data_pipeline(
     batch_size: int = 4,
     workers: tuple[int, ...] = (1, 2),
 ) -> list[Measurement]:
-    """Images per second of the training data pipelines, from the bytes a prepared synthetic Cityscapes stores
-    (noise-textured PNGs, about 4.5 MB each at 2048x1024, as real photos compress).
+    """Images per second of the training data pipelines on a synthetic Cityscapes: noise-textured PNGs, about
+    4.6 MB each at 2048x1024 as real photos compress, and the uncompressed PNGs the builder stores from them.
 
-    Per worker (one process, one thread, best of `rounds` interleaved passes over the images): the previous
-    pipeline, the original code's, this one, and its decoding alone. Then a DataLoader with each number of
-    `workers` for the previous pipeline and this one.
+    Per worker (one process, one thread, best of `rounds` interleaved passes): the previous pipeline and the
+    original code's on the PNG files, this one on the PNG files and on the stored bytes (the training read path),
+    and its decoding alone. Then a DataLoader with each number of `workers` feeding a consumer that only touches
+    the batch, for the previous pipeline and this one, each on what it reads in training.
     """
     with tempfile.TemporaryDirectory() as tmp:
         make_synthetic_cityscapes(tmp, num_train=num_images, num_val=0, num_test=0, height=height, width=width)
-        split = undecoded(load_cityscapes(tmp, cache_dir=f"{tmp}/cache")["train"])
-        megabytes = np.mean([len(stored_bytes(value)) for value in split["image"]]) / 1e6
-        shape = f"{width}x{height} PNG {megabytes:.1f} MB"
+        stored = undecoded(load_cityscapes(tmp, cache_dir=f"{tmp}/cache")["train"])
+        files = original_files(Path(tmp), stored)
+        inputs = {}
+        for name, split in (("PNG", files), ("stored PNG", stored)):
+            megabytes = np.mean([len(stored_bytes(value)) for value in split["image"]]) / 1e6
+            inputs[name] = f"{width}x{height} {name}, {megabytes:.1f} MB"
         augmentation = TrainAugmentation(crop_size=(crop, crop), base_size=max(height, width))
         previous = PreviousTrainAugmentation(crop_size=(crop, crop), base_size=max(height, width))
-        datasets = {
-            f"previous: PIL, whole-image resize, float32 ({crop}x{crop})": BytesPipelineDataset(
-                split, previous_sample, previous
+        crop_name = f"({crop}x{crop})"
+        pipelines = [  # (name, input, dataset)
+            (
+                f"previous: PIL, whole-image resize, float32 {crop_name}",
+                inputs["PNG"],
+                BytesPipelineDataset(files, previous_sample, previous),
             ),
-            f"original code: cv2, whole-image resize, float32 ({crop}x{crop})": BytesPipelineDataset(
-                split, original_code_sample, augmentation
+            (
+                f"original code: cv2, whole-image resize, float32 {crop_name}",
+                inputs["PNG"],
+                BytesPipelineDataset(files, original_code_sample, augmentation),
             ),
-            f"this: libspng, crop-first, uint8 ({crop}x{crop})": TrainDataset(split, augmentation),
-            "this, decoding only (image + label)": BytesPipelineDataset(split, decode_only, augmentation),
-        }
+            (f"this: libspng, crop-first, uint8 {crop_name}", inputs["PNG"], TrainDataset(files, augmentation)),
+            (f"this: libspng, crop-first, uint8 {crop_name}", inputs["stored PNG"], TrainDataset(stored, augmentation)),
+            (
+                "this, decoding only (image + label)",
+                inputs["stored PNG"],
+                BytesPipelineDataset(stored, decode_only, augmentation),
+            ),
+        ]
         cv2.setNumThreads(1)
         torch_threads = torch.get_num_threads()
         torch.set_num_threads(1)  # as in a DataLoader worker
         try:
-            best = dict.fromkeys(datasets, float("inf"))
+            best = [float("inf")] * len(pipelines)
             for _ in range(rounds):
-                for name, dataset in datasets.items():
+                for index, (_, _, dataset) in enumerate(pipelines):
                     dataset[0]
                     start = time.perf_counter()
                     for draw in range(num_images):
                         dataset[draw]
-                    best[name] = min(best[name], (time.perf_counter() - start) / num_images)
+                    best[index] = min(best[index], (time.perf_counter() - start) / num_images)
         finally:
             torch.set_num_threads(torch_threads)
             cv2.setNumThreads(-1)
-        rows = [Measurement("data (1 worker)", "-", name, "cpu", shape, s, 1 / s) for name, s in best.items()]
+        rows = [
+            Measurement("data (1 worker)", "-", name, "cpu", shape, seconds, 1 / seconds)
+            for (name, shape, _), seconds in zip(pipelines, best, strict=True)
+        ]
         for num_workers in workers:
-            for name in list(datasets)[0], list(datasets)[2]:
-                seconds = loader_throughput(datasets[name], batch_size, num_workers, epochs=max(2, rounds))
-                task = f"data (DataLoader, {num_workers} worker{'s' if num_workers > 1 else ''}, batch {batch_size})"
+            task = f"data (DataLoader, {num_workers} worker{'s' if num_workers > 1 else ''}, batch {batch_size})"
+            for name, shape, dataset in pipelines[0], pipelines[3]:
+                seconds = loader_throughput(dataset, batch_size, num_workers, epochs=max(2, rounds))
                 rows.append(Measurement(task, "-", name, "cpu", shape, seconds, 1 / seconds))
         return rows
 

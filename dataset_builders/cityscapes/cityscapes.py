@@ -30,6 +30,9 @@ _CITATION = """@inproceedings{Cordts2016Cityscapes,
   year={2016}
 }"""
 TRAIN_ID_SUFFIX = "_labelTrainIds.png"
+# Splits read once per epoch by the training pipeline: their images are stored as uncompressed PNGs (see
+# `read_image`).
+TRAINING_SPLITS = ("train", "trainval")
 
 
 @dataclass
@@ -68,9 +71,9 @@ def fingerprint(data_dir: Path, split_files: dict[str, Path], samples: dict[str,
     return digest.hexdigest()[:16]
 
 
-def encode_png(array: np.ndarray) -> bytes:
+def encode_png(array: np.ndarray, compress_level: int = 1) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 
@@ -95,12 +98,20 @@ def read_label_as_train_ids(path: Path, source: str) -> np.ndarray:
     return LABEL_ID_TO_TRAIN_ID[label]
 
 
-def read_image(path: Path, source: str) -> tuple[bytes, tuple[int, int]]:
-    """Raw PNG/JPEG bytes (stored as they are) and the (width, height), after checking the file decodes."""
+def read_image(path: Path, source: str, uncompressed: bool = False) -> tuple[bytes, tuple[int, int]]:
+    """The image's bytes to store and its (width, height), after checking the file decodes.
+
+    The file's own bytes, or with `uncompressed` the same RGB pixels as a PNG without compression (zlib level 0):
+    still a standard PNG, but it decodes about 8x faster than a photo's compressed PNG (4 ms instead of 34 ms at
+    2048x1024), which sets the training pipeline's speed, for about 6.3 MB per 2048x1024 image (a Cityscapes
+    photo's PNG is about 2.2 MB).
+    """
     data = path.read_bytes()
     try:
         with Image.open(io.BytesIO(data)) as image:
             size = image.size
+            if uncompressed:
+                return encode_png(np.asarray(image.convert("RGB")), compress_level=0), size
             image.verify()
     except (OSError, UnidentifiedImageError, SyntaxError) as error:
         raise CityscapesDataError(f"{source}: cannot decode image {path}: {error}") from error
@@ -111,7 +122,7 @@ class Cityscapes(datasets.GeneratorBasedBuilder):
     """Cityscapes from a local download, split by the `.lst` files of the original DDRNet/HRNet code."""
 
     BUILDER_CONFIG_CLASS = CityscapesConfig
-    VERSION = datasets.Version("1.0.0")
+    VERSION = datasets.Version("1.1.0")  # 1.1: uncompressed training images
 
     def __init__(self, data_dir: str | os.PathLike, list_dir: str | os.PathLike | None = None, **kwargs):
         root = Path(data_dir)
@@ -145,14 +156,16 @@ class Cityscapes(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         return [
-            datasets.SplitGenerator(name=split, gen_kwargs={"samples": samples})
+            datasets.SplitGenerator(
+                name=split, gen_kwargs={"samples": samples, "uncompressed_images": split in TRAINING_SPLITS}
+            )
             for split, samples in self._samples.items()
         ]
 
-    def _generate_examples(self, samples: list[Sample]):
+    def _generate_examples(self, samples: list[Sample], uncompressed_images: bool):
         data_dir = Path(self.config.data_dir)
         for index, sample in enumerate(samples):
-            image_bytes, image_size = read_image(data_dir / sample.image, sample.source)
+            image_bytes, image_size = read_image(data_dir / sample.image, sample.source, uncompressed_images)
             label = None
             if sample.label is not None:
                 train_ids = read_label_as_train_ids(data_dir / sample.label, sample.source)
