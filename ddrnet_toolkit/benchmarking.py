@@ -355,7 +355,7 @@ def measure_data_pipeline(
     height: int = 1024,
     width: int = 2048,
     crop: int = 1024,
-    rounds: int = 2,
+    rounds: int = 3,
     batch_size: int = 4,
     workers: tuple[int, ...] = (1, 2),
 ) -> list[Measurement]:
