@@ -102,7 +102,7 @@ def read_image(path: Path, source: str, uncompressed: bool = False) -> tuple[byt
     """The image's bytes to store and its (width, height), after checking the file decodes.
 
     The file's own bytes, or with `uncompressed` the same RGB pixels as a PNG without compression (zlib level 0):
-    still a standard PNG, but it decodes about 8x faster than a photo's compressed PNG (4 ms instead of 34 ms at
+    still a standard PNG, but it decodes about 10x faster than a photo's compressed PNG (3 ms instead of 34 ms at
     2048x1024), which sets the training pipeline's speed, for about 6.3 MB per 2048x1024 image (a Cityscapes
     photo's PNG is about 2.2 MB).
     """
