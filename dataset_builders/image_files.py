@@ -16,16 +16,26 @@ LABEL_MODES = ("L", "P")
 DECODE_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError)
 
 
-def read_image(path: Path, source: str, error: type[DatasetError] = DatasetError) -> tuple[bytes, tuple[int, int]]:
-    """Raw PNG/JPEG bytes (stored as they are) and the (width, height), after checking the file decodes."""
+def read_image(
+    path: Path, source: str, error: type[DatasetError] = DatasetError, uncompressed: bool = False
+) -> tuple[bytes, tuple[int, int]]:
+    """The image's bytes to store and its (width, height), after checking that the file decodes.
+
+    The file's own bytes, or with `uncompressed` the same RGB pixels as a PNG without compression (zlib level 0):
+    still a standard PNG, but it decodes about 10x faster than a photo's compressed PNG (3 ms instead of 34 ms at
+    2048x1024), which sets the training pipeline's speed, for about 6.3 MB per 2048x1024 image (a Cityscapes
+    photo's PNG is about 2.2 MB).
+    """
     data = path.read_bytes()
     try:
         with Image.open(io.BytesIO(data)) as image:
             size, mode = image.size, image.mode
+            check_image_mode(mode, f"{source}: image {path}", error)
+            if uncompressed:
+                return encode_png(np.asarray(image.convert("RGB")), compress_level=0), size
             image.verify()
     except DECODE_ERRORS as decode_error:
         raise error(f"{source}: cannot decode image {path}: {decode_error}") from decode_error
-    check_image_mode(mode, f"{source}: image {path}", error)
     return data, size
 
 
@@ -56,8 +66,8 @@ def read_label(path: Path, source: str, error: type[DatasetError] = DatasetError
         raise error(f"{source}: cannot decode label {path}: {decode_error}") from decode_error
 
 
-def encode_png(array: np.ndarray) -> bytes:
-    """A `(H, W)` uint8 array as PNG bytes (fast compression: the builders write every label once)."""
+def encode_png(array: np.ndarray, compress_level: int = 1) -> bytes:
+    """A uint8 array as PNG bytes (fast compression by default: the builders write every file once)."""
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()

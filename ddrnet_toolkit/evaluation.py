@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from ddrnet_toolkit.mean_iou.mean_iou import metrics_from_confusion_matrix
 
-from .data import IMAGENET_MEAN, IMAGENET_STD, EvalDataset
+from .data import EvalDataset, normalize_on_device, single_threaded_opencv
 from .inference import predict_probabilities
 
 
@@ -65,14 +65,6 @@ class EvaluationResult:
         }
 
 
-def denormalize(pixel_values: torch.Tensor) -> np.ndarray:
-    """`(3, H, W)` ImageNet-normalized -> `(H, W, 3)` uint8."""
-    mean = torch.from_numpy(IMAGENET_MEAN).to(pixel_values.device)[:, None, None]
-    std = torch.from_numpy(IMAGENET_STD).to(pixel_values.device)[:, None, None]
-    image = (pixel_values.float() * std + mean).clamp(0, 1) * 255
-    return image.round().byte().permute(1, 2, 0).cpu().numpy()
-
-
 @torch.no_grad()
 def evaluate_split(
     model: torch.nn.Module,
@@ -92,7 +84,11 @@ def evaluate_split(
     num_labels, ignore_index = config.num_labels, config.semantic_loss_ignore_index
     shard = Subset(EvalDataset(split), range(accelerator.process_index, len(split), accelerator.num_processes))
     loader = DataLoader(
-        shard, batch_size=batch_size, num_workers=num_workers, pin_memory=accelerator.device.type == "cuda"
+        shard,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        pin_memory=accelerator.device.type == "cuda",
+        worker_init_fn=single_threaded_opencv,
     )
     was_training = model.training
     model.eval()
@@ -100,10 +96,8 @@ def evaluate_split(
     samples = []
     progress = tqdm(loader, desc="evaluating", disable=not accelerator.is_local_main_process, leave=False)
     for batch in progress:
-        pixel_values = batch["pixel_values"].to(accelerator.device, non_blocking=True)
-        if channels_last:
-            pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
-        labels = batch["labels"].to(accelerator.device, non_blocking=True)
+        on_device = {key: value.to(accelerator.device, non_blocking=True) for key, value in batch.items()}
+        pixel_values, labels = normalize_on_device(on_device, channels_last)
         with accelerator.autocast():
             probabilities = predict_probabilities(
                 model, pixel_values, scales, flip, window, stride, align_corners=config.align_corners
@@ -111,9 +105,9 @@ def evaluate_split(
         predictions = probabilities.argmax(dim=1)
         confusion += confusion_matrix(predictions, labels, num_labels, ignore_index)
         if accelerator.is_main_process and len(samples) < num_samples_to_keep:
-            for image, prediction, label in zip(pixel_values, predictions, labels, strict=True):
+            for image, prediction, label in zip(batch["pixel_values"], predictions, labels, strict=True):
                 if len(samples) < num_samples_to_keep:
-                    samples.append((denormalize(image), prediction.byte().cpu().numpy(), label.byte().cpu().numpy()))
+                    samples.append((image.numpy(), prediction.byte().cpu().numpy(), label.byte().cpu().numpy()))
     model.train(was_training)
     confusion = accelerator.reduce(confusion, reduction="sum").cpu().numpy()
     return EvaluationResult(confusion, metrics_from_confusion_matrix(confusion), samples)

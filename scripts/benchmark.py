@@ -5,7 +5,8 @@ Inference is timed the paper's way (batch 1, 1024x2048, eval mode, logits upsamp
 enough iterations for over a second between device synchronizations). Modes: fp32 eager; amp (fp16 autocast on
 GPUs, bf16 on CPUs); channels_last; both; torch.compile; the fast path (BatchNorm folded, no aux head, NHWC),
 in fp32 and with amp; onnxruntime (CPU). Training: a full step with the loss at 1024x1024, batch 8. Every speed-up
-is a ratio to the eager fp32 row measured in the same run.
+is a ratio to the eager fp32 row measured in the same run. Data: the training pipeline's images per second per
+worker, previous and current side by side, and through DataLoaders of 1 and 2 workers (see benchmark_data.py).
 
 Examples:
     python scripts/benchmark.py --device cuda                       # the paper's setting, all variants

@@ -34,7 +34,7 @@ from ddrnet_toolkit.checkpointing import (
     save_pretrained_atomically,
 )
 from ddrnet_toolkit.cli import UserInputError, run_script
-from ddrnet_toolkit.data import TrainAugmentation, train_dataloader
+from ddrnet_toolkit.data import TrainAugmentation, normalize_on_device, train_dataloader
 from ddrnet_toolkit.model_loading import check_model_folder
 from ddrnet_toolkit.training import (
     LossMeter,
@@ -217,11 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         # Through the loader: accelerate re-applies its own epoch counter to the sampler on every iteration.
         loader.set_epoch(epoch)
         for batch in loader:
-            pixel_values = batch["pixel_values"]
-            if args.channels_last:
-                pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
+            pixel_values, labels = normalize_on_device(batch, args.channels_last)  # uint8 -> float, on the device
             with accelerator.accumulate(model):
-                outputs = model(pixel_values=pixel_values, labels=batch["labels"])
+                outputs = model(pixel_values=pixel_values, labels=labels)
                 accelerator.backward(outputs.loss)
                 if accelerator.sync_gradients:
                     guard.check_gradients(model)

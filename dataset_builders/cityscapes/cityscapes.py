@@ -29,6 +29,8 @@ _CITATION = """@inproceedings{Cordts2016Cityscapes,
   year={2016}
 }"""
 TRAIN_ID_SUFFIX = "_labelTrainIds.png"
+# Splits read every epoch by the training pipeline: their images are stored as uncompressed PNGs (see `read_image`).
+TRAINING_SPLITS = ("train", "trainval")
 
 
 @dataclass
@@ -67,7 +69,7 @@ class Cityscapes(datasets.GeneratorBasedBuilder):
     """Cityscapes from a local download, split by the `.lst` files of the original DDRNet/HRNet code."""
 
     BUILDER_CONFIG_CLASS = CityscapesConfig
-    VERSION = datasets.Version("1.0.0")
+    VERSION = datasets.Version("1.1.0")  # 1.1: uncompressed training images
 
     def __init__(self, data_dir: str | os.PathLike, list_dir: str | os.PathLike | None = None, **kwargs):
         root = Path(data_dir)
@@ -103,14 +105,18 @@ class Cityscapes(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         return [
-            datasets.SplitGenerator(name=split, gen_kwargs={"samples": samples})
+            datasets.SplitGenerator(
+                name=split, gen_kwargs={"samples": samples, "uncompressed_images": split in TRAINING_SPLITS}
+            )
             for split, samples in self._samples.items()
         ]
 
-    def _generate_examples(self, samples: list[Sample]):
+    def _generate_examples(self, samples: list[Sample], uncompressed_images: bool):
         data_dir = Path(self.config.data_dir)
         for index, sample in enumerate(samples):
-            image_bytes, image_size = read_image(data_dir / sample.image, sample.source, CityscapesDataError)
+            image_bytes, image_size = read_image(
+                data_dir / sample.image, sample.source, CityscapesDataError, uncompressed=uncompressed_images
+            )
             label = None
             if sample.label is not None:
                 train_ids = read_label_as_train_ids(data_dir / sample.label, sample.source)

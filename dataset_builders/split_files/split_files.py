@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 import datasets
 
+from ..cityscapes.cityscapes import TRAINING_SPLITS
 from ..errors import DatasetError
 from ..image_files import encode_png, read_image, read_label
 from ..label_space import LabelSpace
@@ -76,14 +77,18 @@ class SplitFiles(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         return [
-            datasets.SplitGenerator(name=split, gen_kwargs={"samples": samples})
+            datasets.SplitGenerator(
+                name=split, gen_kwargs={"samples": samples, "uncompressed_images": split in TRAINING_SPLITS}
+            )
             for split, samples in self._samples.items()
         ]
 
-    def _generate_examples(self, samples: list[Sample]):
+    def _generate_examples(self, samples: list[Sample], uncompressed_images: bool):
         data_dir = Path(self.config.data_dir)
         for index, sample in enumerate(samples):
-            image_bytes, image_size = read_image(data_dir / sample.image, sample.source)
+            image_bytes, image_size = read_image(
+                data_dir / sample.image, sample.source, uncompressed=uncompressed_images
+            )
             label = None
             if sample.label is not None:
                 stored = read_label(data_dir / sample.label, sample.source)

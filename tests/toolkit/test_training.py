@@ -15,7 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from dataset_builders.cityscapes import load_cityscapes
 from ddrnet_toolkit import MEAN_IOU_METRIC_PATH
-from ddrnet_toolkit.data import EvalDataset
+from ddrnet_toolkit.data import EvalDataset, normalize_on_device
 from ddrnet_toolkit.inference import predict_probabilities
 from modeling_ddrnet import DDRNetForSemanticSegmentation
 
@@ -122,9 +122,10 @@ def test_eval_script_is_the_same_on_one_and_two_processes_and_equals_the_module(
     split = load_cityscapes(synthetic_root, cache_dir=tmp_path / "cache")["validation"]
     predictions, references = [], []
     for sample in EvalDataset(split):
-        probabilities = predict_probabilities(model, sample["pixel_values"][None])
+        pixel_values, _ = normalize_on_device({key: value[None] for key, value in sample.items()})
+        probabilities = predict_probabilities(model, pixel_values)
         predictions.append(probabilities.argmax(1)[0].numpy().astype(np.uint8))
-        references.append(sample["labels"].numpy().astype(np.uint8))
+        references.append(sample["labels"].numpy())
     metric = evaluate.load(MEAN_IOU_METRIC_PATH)
     expected = metric.compute(predictions=predictions, references=references, num_labels=19, ignore_index=255)
     assert one["mean_iou"] == pytest.approx(expected["mean_iou"], abs=1e-12)
