@@ -14,6 +14,9 @@ from .errors import DatasetError
 IMAGE_MODES = ("RGB", "RGBA", "L", "LA", "P")
 LABEL_MODES = ("L", "P")
 DECODE_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError)
+# Splits read every epoch by the training pipeline: the builders store their images as uncompressed PNGs (see
+# `read_image`).
+TRAINING_SPLITS = ("train", "trainval")
 
 
 def read_image(

@@ -15,7 +15,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from ..image_files import encode_png, read_image, read_label
+from ..image_files import TRAINING_SPLITS, encode_png, read_image, read_label
 from ..split_lists import Sample, find_split_files, fingerprint, read_samples
 from .labels import CLASS_NAMES, IGNORE_INDEX, KNOWN_LABEL_IDS, LABEL_ID_TO_TRAIN_ID
 from .split_lists import IMAGE_SUFFIX, CityscapesDataError
@@ -29,8 +29,6 @@ _CITATION = """@inproceedings{Cordts2016Cityscapes,
   year={2016}
 }"""
 TRAIN_ID_SUFFIX = "_labelTrainIds.png"
-# Splits read every epoch by the training pipeline: their images are stored as uncompressed PNGs (see `read_image`).
-TRAINING_SPLITS = ("train", "trainval")
 
 
 @dataclass
