@@ -123,7 +123,7 @@ class LabelSpace:
     @property
     def fingerprint(self) -> str:
         """Changes with anything that changes the encoded labels or their description (for caches)."""
-        text = json.dumps(self.to_json(), sort_keys=True).encode()
+        text = json.dumps(self.to_labels_file(), sort_keys=True).encode()
         return hashlib.sha256(text + self.lookup.tobytes()).hexdigest()[:16]
 
     def invalid_values(self, label: np.ndarray) -> list[int]:
@@ -148,10 +148,11 @@ class LabelSpace:
             )
         return encoded.astype(np.uint8)
 
-    def to_json(self) -> dict[str, Any]:
-        """Names, colours and ignore value, for run records and model cards."""
+    def to_labels_file(self) -> dict[str, Any]:
+        """The classes as a labels file of class ids (no `label_map`): what a saved model folder keeps as
+        `labels.json`, so that predictions and cards use the dataset's names and colours."""
         return {
-            "names": list(self.names),
+            "id2label": {str(i): name for i, name in enumerate(self.names)},
             "colors": self.palette[: self.num_labels].tolist(),
             "ignore_index": self.ignore_index,
         }

@@ -35,7 +35,6 @@ from .data import (
     decode_image,
     decode_label,
     normalize,
-    single_threaded_opencv,
     stored_bytes,
     undecoded,
 )
@@ -327,7 +326,6 @@ def loader_throughput(dataset: Dataset, batch_size: int, num_workers: int, epoch
         num_workers=num_workers,
         persistent_workers=True,
         prefetch_factor=2,
-        worker_init_fn=single_threaded_opencv,
     )
     count, start = 0, None
     for epoch in range(epochs):
@@ -397,7 +395,6 @@ def measure_data_pipeline(
                 BytesPipelineDataset(stored, decode_only, augmentation),
             ),
         ]
-        cv2.setNumThreads(1)
         torch_threads = torch.get_num_threads()
         torch.set_num_threads(1)  # as in a DataLoader worker
         try:
@@ -411,7 +408,6 @@ def measure_data_pipeline(
                     best[index] = min(best[index], (time.perf_counter() - start) / num_images)
         finally:
             torch.set_num_threads(torch_threads)
-            cv2.setNumThreads(-1)
         rows = [
             Measurement("data (1 worker)", "-", name, "cpu", shape, seconds, 1 / seconds)
             for (name, shape, _), seconds in zip(pipelines, best, strict=True)

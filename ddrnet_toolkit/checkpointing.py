@@ -23,6 +23,8 @@ from .model_loading import read_json_file
 
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)$")
 TRAINER_STATE = "trainer_state.json"
+# The dataset's classes (names, colours, ignore value) beside a saved model, read by predict and push_to_hub.
+LABELS_FILE = "labels.json"
 TMP_SUFFIX = ".tmp"
 MODEL_VERSIONS = ".model_versions"
 # What the state records of the run's shape; resuming with other values would silently change the schedule.

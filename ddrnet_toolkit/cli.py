@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from dataset_builders.cityscapes import CityscapesDataError
+from dataset_builders.errors import DatasetError
 from modeling_ddrnet.configuration_ddrnet import DDRNetConfigError
 from modeling_ddrnet.convert_original import CheckpointConversionError
 
@@ -28,7 +28,7 @@ class UserInputError(ValueError):
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     UserInputError,
-    CityscapesDataError,
+    DatasetError,
     CheckpointConversionError,
     DDRNetConfigError,
     json.JSONDecodeError,
@@ -86,4 +86,7 @@ def run_script(main: Callable[[], int | None]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    # A process group left to the interpreter's exit can hang there (seen with gloo): end it while peers are alive.
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
     sys.exit(status or 0)

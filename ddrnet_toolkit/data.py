@@ -30,12 +30,18 @@ import datasets
 import numpy as np
 import pyspng
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from dataset_builders.cityscapes.labels import IGNORE_INDEX
 
 # The statistics DDRNetImageProcessor normalizes with, so that training and inference see the same inputs.
+# One OpenCV thread per process: the DataLoader's workers are the parallelism, and a process that forks workers
+# while OpenCV's own thread pool is alive (data loaded in the main process, then an evaluation loader) would hang
+# them.
+cv2.setNumThreads(1)
+
 IMAGENET_MEAN = np.array(IMAGENET_DEFAULT_MEAN, dtype=np.float32)
 IMAGENET_STD = np.array(IMAGENET_DEFAULT_STD, dtype=np.float32)
 # `normalize` as a multiply and a subtract, in the same float32 order on the host and on the device.
@@ -72,8 +78,26 @@ def decode_label(data: bytes) -> np.ndarray:
     return pyspng.load(data)
 
 
+def image_pixels(value: dict | Image.Image, alpha: bool = False) -> np.ndarray:
+    """A row's image, stored bytes or a PIL image, as `decode_image` returns it."""
+    if isinstance(value, Image.Image):
+        return np.asarray(value.convert("RGBA" if alpha else "RGB"))
+    return decode_image(stored_bytes(value), alpha)
+
+
+def label_values(value: dict | Image.Image) -> np.ndarray:
+    """A row's label, stored bytes or a PIL image, as `(H, W)` uint8."""
+    return np.asarray(value) if isinstance(value, Image.Image) else decode_label(stored_bytes(value))
+
+
 def undecoded(split: datasets.Dataset) -> datasets.Dataset:
-    """The split with its image columns yielding stored bytes instead of PIL images (no data is rewritten)."""
+    """The split with its image columns yielding stored bytes instead of PIL images (no data is rewritten).
+
+    A split read through a transform (a `datasets` dataset whose labels are encoded as they are read, see
+    `dataset_builders.image_label_datasets`) keeps it, and yields PIL images.
+    """
+    if split.format["type"] == "custom":
+        return split
     for column in ("image", "label"):
         if column in split.column_names:
             split = split.cast_column(column, datasets.Image(decode=False))
@@ -101,6 +125,7 @@ class TrainAugmentation:
     scale_range: tuple[float, float] = (0.5, 2.0)
     scale_step: float = 0.1
     flip: bool = True
+    ignore_index: int = IGNORE_INDEX  # the label value of padding
 
     def __post_init__(self) -> None:
         low, high = self.scale_range
@@ -117,7 +142,7 @@ class TrainAugmentation:
         """`image`: `(H, W, 3 or 4)` uint8 (RGBA is faster), `label`: `(H, W)` uint8.
 
         Returns `(crop_h, crop_w, 3)` uint8 RGB padded with `PAD_COLOUR`, `(crop_h, crop_w)` uint8 labels padded
-        with 255, and the `(height, width)` of the unpadded top-left part.
+        with `ignore_index`, and the `(height, width)` of the unpadded top-left part.
         """
         height, width = label.shape
         scale = float(rng.choice(self.scales)) * self.base_size / max(width, height)
@@ -157,7 +182,7 @@ class TrainAugmentation:
         if (valid_h, valid_w) != (crop_h, crop_w):  # pad bottom/right, one pass each
             pad = (0, crop_h - valid_h, 0, crop_w - valid_w)
             pixels = cv2.copyMakeBorder(pixels, *pad, cv2.BORDER_CONSTANT, value=PAD_COLOUR)
-            labels = cv2.copyMakeBorder(labels, *pad, cv2.BORDER_CONSTANT, value=IGNORE_INDEX)
+            labels = cv2.copyMakeBorder(labels, *pad, cv2.BORDER_CONSTANT, value=self.ignore_index)
         return pixels, labels, (valid_h, valid_w)
 
 
@@ -176,8 +201,8 @@ class TrainDataset(Dataset):
         """`pixel_values` `(crop_h, crop_w, 3)` uint8, `labels` `(crop_h, crop_w)` uint8, `valid_size` `(2,)`."""
         row = self.split[draw % len(self.split)]
         rng = np.random.default_rng([self.seed, draw])
-        image = decode_image(stored_bytes(row["image"]), alpha=True)
-        pixels, labels, valid_size = self.augmentation(image, decode_label(stored_bytes(row["label"])), rng)
+        image = image_pixels(row["image"], alpha=True)
+        pixels, labels, valid_size = self.augmentation(image, label_values(row["label"]), rng)
         return {
             "pixel_values": torch.from_numpy(pixels),
             "labels": torch.from_numpy(labels),
@@ -198,12 +223,38 @@ class EvalDataset(Dataset):
         """`pixel_values` `(H, W, 3)` uint8, `labels` `(H, W)` uint8 train ids, `index` `()`."""
         row = self.split[index]
         sample = {
-            "pixel_values": torch.from_numpy(decode_image(stored_bytes(row["image"]))),
+            "pixel_values": torch.from_numpy(image_pixels(row["image"])),
             "index": torch.tensor(index),
         }
         if row.get("label") is not None:
-            sample["labels"] = torch.from_numpy(decode_label(stored_bytes(row["label"])))
+            sample["labels"] = torch.from_numpy(label_values(row["label"]))
         return sample
+
+
+class PadToLargest:
+    """DataLoader `collate_fn` for images of different sizes (ADE20K, say): pads each sample at the bottom and right
+    to the batch's largest height and width, labels with `ignore_index` (never scored) and `valid_size` recording
+    the unpadded size (`normalize_on_device` zeroes the padding, as the training crops' padding). Equal sizes stack
+    as they are. The model sees the padding, so predictions near a padded edge can differ slightly from batch 1."""
+
+    def __init__(self, ignore_index: int = IGNORE_INDEX):
+        self.ignore_index = ignore_index
+
+    def __call__(self, samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        height = max(sample["pixel_values"].shape[0] for sample in samples)
+        width = max(sample["pixel_values"].shape[1] for sample in samples)
+        batch = {"index": torch.stack([sample["index"] for sample in samples])}
+        batch["valid_size"] = torch.tensor([tuple(sample["pixel_values"].shape[:2]) for sample in samples])
+        pixels = torch.zeros((len(samples), height, width, 3), dtype=torch.uint8)
+        for row, sample in zip(pixels, samples, strict=True):
+            row[: sample["pixel_values"].shape[0], : sample["pixel_values"].shape[1]] = sample["pixel_values"]
+        batch["pixel_values"] = pixels
+        if "labels" in samples[0]:
+            labels = torch.full((len(samples), height, width), self.ignore_index, dtype=torch.uint8)
+            for row, sample in zip(labels, samples, strict=True):
+                row[: sample["labels"].shape[0], : sample["labels"].shape[1]] = sample["labels"]
+            batch["labels"] = labels
+        return batch
 
 
 def normalize_on_device(
@@ -228,11 +279,6 @@ def normalize_on_device(
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     labels = batch.get("labels")
     return pixels.contiguous(memory_format=memory_format), None if labels is None else labels.long()
-
-
-def single_threaded_opencv(worker_id: int) -> None:
-    """DataLoader `worker_init_fn`: each worker is one thread, as torch makes it; OpenCV would start a pool."""
-    cv2.setNumThreads(1)
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -268,5 +314,4 @@ def train_dataloader(
         pin_memory=pin_memory,
         persistent_workers=num_workers > 0,
         prefetch_factor=4 if num_workers > 0 else None,
-        worker_init_fn=single_threaded_opencv,
     )

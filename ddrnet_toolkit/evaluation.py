@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from ddrnet_toolkit.mean_iou.mean_iou import metrics_from_confusion_matrix
 
-from .data import EvalDataset, normalize_on_device, single_threaded_opencv
+from .data import EvalDataset, PadToLargest, normalize_on_device
 from .inference import predict_probabilities
 
 
@@ -88,7 +88,7 @@ def evaluate_split(
         batch_size=batch_size,
         num_workers=num_workers,
         pin_memory=accelerator.device.type == "cuda",
-        worker_init_fn=single_threaded_opencv,
+        collate_fn=PadToLargest(ignore_index),
     )
     was_training = model.training
     model.eval()

@@ -22,12 +22,13 @@ from PIL import Image
 import modeling_ddrnet
 from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
 
+from .checkpointing import LABELS_FILE
 from .cli import UserInputError
 from .data import normalize
 from .images import read_rgb_image
 from .inference import predict_probabilities
 from .model_loading import load_trained_model, read_json_file
-from .visualization import colorize, overlay
+from .visualization import colorize, model_palette, overlay
 
 MODEL_PACKAGE_DIR = Path(modeling_ddrnet.__file__).parent
 # The model package's files that `trust_remote_code=True` imports; they import only each other, torch,
@@ -51,6 +52,7 @@ OWNED_FILES = frozenset(
         "README.md",
         "eval_results.json",
         "training_args.json",
+        LABELS_FILE,
         SAMPLE_IMAGE,
         *REMOTE_CODE_FILES,
     }
@@ -170,7 +172,7 @@ def model_card(
         license="apache-2.0",
         library_name="transformers",
         pipeline_tag="image-segmentation",
-        tags=["ddrnet", "semantic-segmentation", "real-time", "cityscapes"],
+        tags=["ddrnet", "semantic-segmentation", "real-time", dataset_name],
         datasets=[dataset_name],
         metrics=["mean_iou"],
         model_name=repo_id,
@@ -229,10 +231,11 @@ def model_card(
     lines += [
         "## Intended use and limitations",
         "",
-        "Semantic segmentation of urban street scenes seen from a vehicle, in the 19 Cityscapes classes. The model "
-        "knows only what its training data showed: other viewpoints, countries, weather or sensors lower its "
-        "accuracy, and a model trained on synthetic scenes is a demonstration, not a road-scene model. It is not "
-        "a safety component: do not use it alone for decisions that affect people.",
+        f"Semantic segmentation into the {config.num_labels} classes of {dataset_name}: "
+        f"{', '.join(config.id2label[i] for i in range(config.num_labels))}. The model knows only what its "
+        "training data showed: other viewpoints, places, weather or sensors lower its accuracy, and a model trained "
+        "on synthetic scenes is a demonstration, not a road-scene model. It is not a safety component: do not use "
+        "it alone for decisions that affect people.",
         "",
         "## Citation",
         "",
@@ -244,13 +247,13 @@ def model_card(
     return ModelCard.from_template(card_data, template_str="---\n{{ card_data }}\n---\n\n" + "\n".join(lines))
 
 
-def sample_picture(model: DDRNetForSemanticSegmentation, image_path: Path) -> np.ndarray:
-    """The image, its predicted mask and their blend, side by side."""
+def sample_picture(model: DDRNetForSemanticSegmentation, image_path: Path, palette: np.ndarray) -> np.ndarray:
+    """The image, its predicted mask and their blend, side by side, in the dataset's colours."""
     image = read_rgb_image(image_path)
     with torch.no_grad():
         pixel_values = torch.from_numpy(normalize(image))[None]
         prediction = predict_probabilities(model.eval(), pixel_values).argmax(1)[0].byte().numpy()
-    return np.concatenate([image, colorize(prediction), overlay(image, prediction)], axis=1)
+    return np.concatenate([image, colorize(prediction, palette), overlay(image, prediction, palette=palette)], axis=1)
 
 
 def read_json(path: Path) -> dict | None:
@@ -318,7 +321,8 @@ def publish(
     if results is not None:
         results = check_eval_results(results, results_path, model)
     training = read_json(model_dir / "training_args.json")
-    picture = sample_picture(model, Path(sample_image)) if sample_image is not None else None
+    palette = model_palette(model_dir, model.config.id2label)
+    picture = sample_picture(model, Path(sample_image), palette) if sample_image is not None else None
     if target.exists() and not target.is_dir():
         raise UserInputError(f"--repo_id {repo_id}: {target} exists and is not a folder")
 
@@ -331,7 +335,8 @@ def publish(
         processor.save_pretrained(staging)
         for name in REMOTE_CODE_FILES:
             shutil.copyfile(MODEL_PACKAGE_DIR / name, staging / name)
-        for name, data in (("eval_results.json", results), ("training_args.json", training)):
+        labels = read_json(model_dir / LABELS_FILE)
+        for name, data in (("eval_results.json", results), ("training_args.json", training), (LABELS_FILE, labels)):
             if data is not None:
                 (staging / name).write_text(json.dumps(data, indent=2) + "\n")
         if picture is not None:

@@ -19,8 +19,11 @@ import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 
-from .checkpointing import MODEL_VERSIONS, TrainerState, save_pretrained_atomically
+from dataset_builders.label_space import LabelSpace
+
+from .checkpointing import LABELS_FILE, MODEL_VERSIONS, TrainerState, save_pretrained_atomically
 from .cli import UserInputError
+from .dataset_options import SelectedDataset
 from .evaluation import evaluate_split
 from .model_loading import check_finite
 from .visualization import colorize
@@ -269,6 +272,7 @@ class PeriodicEvaluation:
     split: object
     split_name: str
     dataset_name: str
+    label_space: LabelSpace
     output_dir: Path
     batch_size: int
     num_workers: int
@@ -277,12 +281,15 @@ class PeriodicEvaluation:
     training_record: dict
 
     @classmethod
-    def from_arguments(cls, args: argparse.Namespace, split, training_record: dict) -> PeriodicEvaluation:
+    def from_arguments(
+        cls, args: argparse.Namespace, split, dataset: SelectedDataset, training_record: dict
+    ) -> PeriodicEvaluation:
         """The evaluation `scripts/train.py`'s arguments ask for."""
         return cls(
             split=split,
             split_name=args.eval_split,
-            dataset_name=args.dataset_name,
+            dataset_name=dataset.name,
+            label_space=dataset.label_space,
             output_dir=Path(args.output_dir),
             batch_size=args.per_device_eval_batch_size,
             num_workers=min(args.num_workers, 2),
@@ -307,7 +314,7 @@ class PeriodicEvaluation:
         metrics = {f"eval/{k}": results[k] for k in ("mean_iou", "mean_accuracy", "overall_accuracy")}
         metrics.update({f"eval_iou/{name}": value for name, value in results["per_category_iou"].items()})
         accelerator.log({k: v for k, v in metrics.items() if v is not None}, step=state.global_step)
-        log_prediction_images(accelerator, result.samples, state.global_step)
+        log_prediction_images(accelerator, result.samples, state.global_step, self.label_space.palette)
         miou = results["mean_iou"] or 0.0
         logger.info(
             f"step {state.global_step}: {self.split_name} mIoU {miou:.4f}, mean accuracy "
@@ -316,6 +323,7 @@ class PeriodicEvaluation:
         if accelerator.is_main_process:
             check_weights_finite(model, state.global_step)
             extra = {"eval_results.json": results, "training_args.json": self.training_record}
+            extra[LABELS_FILE] = self.label_space.to_labels_file()
             save_pretrained_atomically(model, image_processor, self.output_dir / "last_model", extra)
             if miou > state.best_mean_iou:
                 save_pretrained_atomically(model, image_processor, self.output_dir / "best_model", extra)
@@ -330,12 +338,12 @@ def check_weights_finite(model: torch.nn.Module, step: int) -> None:
         raise TrainingDiverged(f"{error}; nothing was saved. Lower the learning rate or check the data.") from error
 
 
-def log_prediction_images(accelerator: Accelerator, samples: list, step: int) -> None:
-    """Validation images beside their predicted and true masks, in the Cityscapes colours."""
+def log_prediction_images(accelerator: Accelerator, samples: list, step: int, palette: np.ndarray) -> None:
+    """Validation images beside their predicted and true masks, in the dataset's colours."""
     if not samples or not accelerator.is_main_process:
         return
     images = {
-        f"eval_images/{i}": np.concatenate([image, colorize(prediction), colorize(label)], axis=1)
+        f"eval_images/{i}": np.concatenate([image, colorize(prediction, palette), colorize(label, palette)], axis=1)
         for i, (image, prediction, label) in enumerate(samples)
     }
     for tracker in accelerator.trackers:

@@ -6,7 +6,7 @@ Inputs are files, folders (searched recursively for .png/.jpg/.jpeg) or glob pat
 folder of all inputs (so cam_left/frame_1.png and cam_right/frame_1.png stay apart). Two inputs that would still
 share an output (the same stem in one folder, e.g. a.png and a.jpg) are refused before anything is predicted.
 Formats:
-  color       the predicted mask in the Cityscapes palette
+  color       the predicted mask in the colours of the model's dataset (its labels.json)
   overlay     the image blended with the colour mask
   cityscapes  8-bit Cityscapes *label ids* (not train ids), named after the input image, as the official
               benchmark server expects for a test-set submission (refused for a model whose classes are not the
@@ -49,7 +49,7 @@ from ddrnet_toolkit.images import (
 )
 from ddrnet_toolkit.inference import add_inference_arguments, inference_options, predict_probabilities
 from ddrnet_toolkit.model_loading import load_trained_model
-from ddrnet_toolkit.visualization import colorize, overlay
+from ddrnet_toolkit.visualization import colorize, model_palette, overlay
 
 FORMATS = ("color", "overlay", "cityscapes")
 SUFFIX_LIST = ", ".join(IMAGE_SUFFIXES)
@@ -129,10 +129,12 @@ def check_cityscapes_classes(model, where: str) -> None:
         )
 
 
-def write_outputs(image: np.ndarray, prediction: np.ndarray, name: Path, output_dir: Path, formats, alpha: float):
+def write_outputs(
+    image: np.ndarray, prediction: np.ndarray, name: Path, output_dir: Path, formats, alpha: float, palette: np.ndarray
+):
     outputs = {
-        "color": lambda: colorize(prediction),
-        "overlay": lambda: overlay(image, prediction, alpha),
+        "color": lambda: colorize(prediction, palette),
+        "overlay": lambda: overlay(image, prediction, alpha, palette),
         "cityscapes": lambda: TRAIN_ID_TO_LABEL_ID[prediction],
     }
     for format_name in formats:
@@ -195,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         check_folder_creatable(output_dir / format_name, "--output_dir")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     model = load_trained_model(args.model_name_or_path)
+    palette = model_palette(args.model_name_or_path, model.config.id2label)
     if "cityscapes" in args.formats:
         check_cityscapes_classes(model, args.model_name_or_path)
     model = model.to(device)
@@ -239,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             predictions = probabilities.argmax(dim=1).byte().cpu().numpy()
             for path, image, prediction in zip(batch_paths, images, predictions, strict=True):
-                write_outputs(image, prediction, names[path], output_dir, args.formats, args.alpha)
+                write_outputs(image, prediction, names[path], output_dir, args.formats, args.alpha, palette)
                 written += 1
             progress.update(len(batch_paths))
     print(f"wrote {written} prediction(s) per format to {output_dir}/{{{','.join(args.formats)}}}")

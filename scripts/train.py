@@ -25,16 +25,24 @@ from accelerate.logging import get_logger
 from accelerate.utils import ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
-from dataset_builders.cityscapes import load_cityscapes
 from ddrnet_toolkit.checkpointing import (
+    LABELS_FILE,
     TrainerState,
     load_checkpoint,
     resolve_checkpoint,
     save_checkpoint,
     save_pretrained_atomically,
 )
+from ddrnet_toolkit.class_weights import FORMULA as CLASS_WEIGHTS_FORMULA
+from ddrnet_toolkit.class_weights import count_label_pixels, weights_from_counts
 from ddrnet_toolkit.cli import UserInputError, run_script
 from ddrnet_toolkit.data import TrainAugmentation, normalize_on_device, train_dataloader
+from ddrnet_toolkit.dataset_options import (
+    SelectedDataset,
+    add_dataset_arguments,
+    check_dataset_arguments,
+    load_dataset_from_arguments,
+)
 from ddrnet_toolkit.model_loading import check_model_folder
 from ddrnet_toolkit.training import (
     LossMeter,
@@ -52,7 +60,6 @@ from ddrnet_toolkit.training import (
     sgd_with_momentum_buffers,
 )
 from modeling_ddrnet import (
-    CITYSCAPES_CLASS_NAMES,
     VARIANTS,
     DDRNetConfig,
     DDRNetForSemanticSegmentation,
@@ -69,24 +76,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     start = model.add_mutually_exclusive_group()
     start.add_argument("--variant", choices=list(VARIANTS), default=None, help="Train from scratch (default 23-slim).")
     start.add_argument("--model_name_or_path", default=None, help="Start from a saved or converted model folder.")
-    model.add_argument("--class_weights", choices=[*NAMED_CLASS_WEIGHTS, "none"], default="cityscapes")
+    model.add_argument(
+        "--class_weights",
+        choices=[*NAMED_CLASS_WEIGHTS, "auto", "none"],
+        default=None,
+        help="Loss weight per class: the Cityscapes recipe's, auto (from the training labels' pixel shares, see "
+        "ddrnet_toolkit/class_weights.py), or none. Default: cityscapes on Cityscapes, none elsewhere.",
+    )
     model.add_argument("--no_ohem", action="store_true", help="Plain cross entropy instead of OHEM.")
     model.add_argument(
         "--ignore_mismatched_sizes",
         action="store_true",
-        help="Start the heads afresh when --model_name_or_path was trained on another number of classes.",
+        help="Start the heads afresh when --model_name_or_path was trained on other classes (the backbone is kept).",
     )
     model.add_argument("--ohem_min_kept", type=int, default=None, help="OHEM: pixels kept per batch (131072).")
 
-    data = parser.add_argument_group("data")
-    data.add_argument("--data_dir", required=True, help="Cityscapes root (leftImg8bit/, gtFine/, lists/).")
-    data.add_argument("--list_dir", default=None, help="Folder of the .lst split files (default: <data_dir>/lists).")
+    add_dataset_arguments(parser)
+    data = parser.add_argument_group("data pipeline")
     data.add_argument(
         "--train_split", default="train", help="Split to train on (train, or trainval for the test server)."
     )
     data.add_argument("--eval_split", default="validation", help="Split to evaluate on; 'none' to skip.")
-    data.add_argument("--cache_dir", default=None, help="datasets cache folder.")
-    data.add_argument("--dataset_name", default="cityscapes", help="Dataset name for eval_results.json and cards.")
     data.add_argument("--crop_size", type=int, nargs=2, default=[1024, 1024], metavar=("H", "W"))
     data.add_argument("--base_size", type=int, default=2048, help="Long side before random scaling.")
     data.add_argument("--scale_range", type=float, nargs=2, default=[0.5, 2.0], metavar=("MIN", "MAX"))
@@ -128,6 +138,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--num_eval_images_to_log", type=int, default=4)
     run.add_argument("--report_to", default="tensorboard", help="accelerate tracker(s), or 'none'.")
     args = parser.parse_args(argv)
+    check_dataset_arguments(args, parser)
     check_training_arguments(args, parser)
     return args
 
@@ -150,16 +161,18 @@ def main(argv: list[str] | None = None) -> int:
 
     # Data: prepared once by the main process, then read from the cache by the others.
     with accelerator.main_process_first():
-        splits = load_cityscapes(args.data_dir, args.list_dir, args.cache_dir)
-    train_split, eval_split = select_splits(splits, args.train_split, args.eval_split)
-    augmentation = TrainAugmentation(tuple(args.crop_size), args.base_size, tuple(args.scale_range))
+        dataset = load_dataset_from_arguments(args)
+    train_split, eval_split = select_splits(dataset.splits, args.train_split, args.eval_split)
+    augmentation = TrainAugmentation(
+        tuple(args.crop_size), args.base_size, tuple(args.scale_range), ignore_index=dataset.label_space.ignore_index
+    )
     pin_memory = accelerator.device.type == "cuda"
     train_loader = train_dataloader(
         train_split, augmentation, args.per_device_train_batch_size, args.num_workers, args.seed, pin_memory
     )
 
     # Model.
-    model = build_model(args)
+    model = build_model(args, dataset, train_split)
     image_processor = DDRNetImageProcessor()
     if accelerator.num_processes > 1 and accelerator.device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -190,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.info(f"The run in {output_dir} ended at step {state.global_step}: nothing to do")
         return 0
 
-    record = training_record(args, effective_batch)
+    record = training_record(args, effective_batch, dataset, accelerator.unwrap_model(model).config)
     if args.report_to != "none":
         # TensorBoard's hyperparameter view takes numbers, strings and booleans only.
         hyperparameters = {k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in vars(args).items()}
@@ -198,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # Training loop.
     unwrapped = accelerator.unwrap_model(model)
-    evaluation = None if eval_split is None else PeriodicEvaluation.from_arguments(args, eval_split, record)
+    evaluation = None
+    if eval_split is not None:
+        evaluation = PeriodicEvaluation.from_arguments(args, eval_split, dataset, record)
     guard = NonFiniteGuard(accelerator, optimizer, args.max_nonfinite_steps)
     losses = LossMeter(accelerator, effective_batch, state.global_step)
     preemption = Preemption(accelerator)
@@ -265,9 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         save_checkpoint(accelerator, checkpoints_dir, state, args.checkpoints_total_limit)
     if evaluation is None and accelerator.is_main_process:
         check_weights_finite(unwrapped, state.global_step)
-        save_pretrained_atomically(
-            unwrapped, image_processor, output_dir / "last_model", {"training_args.json": record}
-        )
+        extra = {"training_args.json": record, LABELS_FILE: dataset.label_space.to_labels_file()}
+        save_pretrained_atomically(unwrapped, image_processor, output_dir / "last_model", extra)
     check_replicas_identical(accelerator, unwrapped)
     accelerator.end_training()
     logger.info(
@@ -316,31 +330,57 @@ def select_splits(splits, train_split: str, eval_split: str):
     return splits[train_split], None if eval_split == "none" else splits[eval_split]
 
 
-def build_model(args: argparse.Namespace) -> DDRNetForSemanticSegmentation:
-    """A new network of `--variant`, or a saved one re-headed for the 19 Cityscapes classes when asked to.
+def build_model(args: argparse.Namespace, dataset: SelectedDataset, train_split) -> DDRNetForSemanticSegmentation:
+    """A new network of `--variant`, or a saved one, for the dataset's classes; a saved model trained on other
+    classes keeps its backbone and starts its heads afresh when `--ignore_mismatched_sizes` allows it.
 
     The loss settings are part of the config, so they are passed when the model is built.
     """
-    loss_settings = {
-        "class_weights": None if args.class_weights == "none" else list(NAMED_CLASS_WEIGHTS[args.class_weights]),
+    label_space = dataset.label_space
+    settings = {
+        "id2label": label_space.id2label,
+        "label2id": {name: index for index, name in label_space.id2label.items()},
+        "semantic_loss_ignore_index": label_space.ignore_index,
+        "class_weights": resolve_class_weights(args.class_weights, dataset, train_split),
         "use_ohem": not args.no_ohem,
     }
     if args.ohem_min_kept is not None:
-        loss_settings["ohem_min_kept"] = args.ohem_min_kept
+        settings["ohem_min_kept"] = args.ohem_min_kept
     if not args.model_name_or_path:
-        config = DDRNetConfig.from_variant(args.variant or "ddrnet-23-slim", **loss_settings)
-        return DDRNetForSemanticSegmentation(config)
+        return DDRNetForSemanticSegmentation(DDRNetConfig.from_variant(args.variant or "ddrnet-23-slim", **settings))
     path = check_model_folder(args.model_name_or_path)
-    config = DDRNetConfig.from_pretrained(path)
-    if config.num_labels != len(CITYSCAPES_CLASS_NAMES) and not args.ignore_mismatched_sizes:
+    stored = DDRNetConfig.from_pretrained(path)
+    if stored.num_labels != label_space.num_labels and not args.ignore_mismatched_sizes:
         raise UserInputError(
-            f"--model_name_or_path {path} predicts {config.num_labels} classes but Cityscapes has "
-            f"{len(CITYSCAPES_CLASS_NAMES)}; pass --ignore_mismatched_sizes to start the heads afresh."
+            f"--model_name_or_path {path} predicts {stored.num_labels} classes but {dataset.name} has "
+            f"{label_space.num_labels}; pass --ignore_mismatched_sizes to start the heads afresh."
         )
-    labels = {"id2label": dict(enumerate(CITYSCAPES_CLASS_NAMES)), "num_labels": len(CITYSCAPES_CLASS_NAMES)}
-    return DDRNetForSemanticSegmentation.from_pretrained(
-        path, ignore_mismatched_sizes=args.ignore_mismatched_sizes, **labels, **loss_settings
+    model, info = DDRNetForSemanticSegmentation.from_pretrained(
+        path, ignore_mismatched_sizes=args.ignore_mismatched_sizes, output_loading_info=True, **settings
     )
+    fresh = [key[0] if isinstance(key, tuple) else key for key in info["mismatched_keys"]] + list(info["missing_keys"])
+    if fresh:
+        modules = sorted({key.rsplit(".", 1)[0] for key in fresh})
+        kept = len(model.state_dict()) - len(fresh)
+        logger.info(f"Started afresh for {label_space.num_labels} classes: {', '.join(modules)}; {kept} tensors kept")
+    return model
+
+
+def resolve_class_weights(choice: str | None, dataset: SelectedDataset, train_split) -> list[float] | None:
+    """`--class_weights`: the named set, `auto` from the training labels, or none (the default depends on the data)."""
+    choice = choice or ("cityscapes" if dataset.is_cityscapes else "none")
+    if choice == "none":
+        return None
+    if choice == "auto":
+        weights = weights_from_counts(count_label_pixels(train_split, dataset.label_space.num_labels))
+        logger.info(f"Class weights from the training labels ({CLASS_WEIGHTS_FORMULA}): {weights}")
+        return weights
+    if not dataset.is_cityscapes:
+        raise UserInputError(
+            f"--class_weights {choice} weighs the Cityscapes classes, and {dataset.name} has other classes: "
+            "use auto or none"
+        )
+    return list(NAMED_CLASS_WEIGHTS[choice])
 
 
 def architecture_of(config: DDRNetConfig) -> dict:
@@ -348,14 +388,19 @@ def architecture_of(config: DDRNetConfig) -> dict:
     return {name: getattr(config, name) for name in (*VARIANTS["ddrnet-23-slim"], "num_labels", "use_auxiliary_head")}
 
 
-def training_record(args: argparse.Namespace, effective_batch: int) -> dict:
-    """The hyperparameters a model card reports."""
+def training_record(args: argparse.Namespace, effective_batch: int, dataset: SelectedDataset, config) -> dict:
+    """The hyperparameters a model card reports, with the resolved class weights and how they were made."""
     keys = (
         "variant", "model_name_or_path", "learning_rate", "momentum", "weight_decay", "poly_power",
         "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_train_steps",
-        "crop_size", "base_size", "scale_range", "class_weights", "no_ohem", "seed", "mixed_precision", "train_split",
+        "crop_size", "base_size", "scale_range", "no_ohem", "seed", "mixed_precision", "train_split",
     )  # fmt: skip
-    return {**{key: getattr(args, key) for key in keys}, "effective_batch_size": effective_batch}
+    record = {key: getattr(args, key) for key in keys}
+    record.update(dataset=dataset.name, num_labels=config.num_labels, effective_batch_size=effective_batch)
+    record["class_weights"] = args.class_weights or ("cityscapes" if dataset.is_cityscapes else "none")
+    if record["class_weights"] == "auto":
+        record.update(class_weights_formula=CLASS_WEIGHTS_FORMULA, class_weight_values=config.class_weights)
+    return record
 
 
 if __name__ == "__main__":

@@ -35,11 +35,13 @@ def test_plain_id2label_file_gives_identity_lookup_and_default_colours(tmp_path)
     palette = default_palette()[:255]
     assert len({tuple(colour) for colour in palette.tolist()}) == 255 and palette.any(axis=1).all()
     assert space.palette.dtype == np.uint8 and space.lookup.dtype == np.int16
-    assert space.to_json() == {
-        "names": ["road", "car", "person"],
+    assert space.to_labels_file() == {
+        "id2label": {"0": "road", "1": "car", "2": "person"},
         "colors": [[128, 0, 0], [0, 128, 0], [128, 128, 0]],
         "ignore_index": 255,
     }
+    again = LabelSpace.from_dict(space.to_labels_file())
+    assert again.names == space.names and np.array_equal(again.palette, space.palette)
 
 
 def test_full_form_with_colours_ignore_index_and_label_map(tmp_path):
