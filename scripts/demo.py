@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """The whole system end to end on a synthetic Cityscapes (what `make demo` runs).
 
-1. generate a synthetic Cityscapes (procedural road scenes in the exact Cityscapes layout),
+1. generate a synthetic Cityscapes (procedural road scenes in the exact Cityscapes layout), or with
+   `--dataset synthetic-custom` a 6-class dataset of its own described by split files and a labels file,
 2. train DDRNet-23-slim through `accelerate launch` (the GPU when there is one, else the CPU),
 3. evaluate the best checkpoint with scripts/eval.py,
 4. predict a few validation images (colour masks and overlays),
@@ -33,16 +34,42 @@ def run(step: str, command: list[str]) -> None:
     print(f"    ({time.perf_counter() - start:.0f}s)", flush=True)
 
 
+def generate_data(args: argparse.Namespace, data_dir: Path, python: str) -> tuple[list[str], list[Path], list[str]]:
+    """Write the synthetic dataset once; return its data options, a few validation images and the prediction
+    formats that apply (Cityscapes label ids only for the Cityscapes classes)."""
+    if args.dataset == "synthetic-cityscapes":
+        if not (data_dir / "lists" / "train.lst").is_file():
+            size = ["--height", str(args.height), "--width", str(args.width)]
+            counts = ["--num_train", str(args.num_train), "--num_val", str(args.num_val), "--num_test", "4"]
+            script = str(SCRIPTS / "make_synthetic_cityscapes.py")
+            run("Generate a synthetic Cityscapes", [python, script, "--output_dir", str(data_dir), *counts, *size])
+        val_images = sorted((data_dir / "leftImg8bit" / "val").glob("*/*.png"))[:4]
+        return ["--data_dir", str(data_dir)], val_images, ["color", "overlay", "cityscapes"]
+    root = data_dir / "split_files"
+    if not (root / "lists" / "train.lst").is_file():
+        counts = ["--num_train", str(args.num_train), "--num_val", str(args.num_val), "--num_test", "4"]
+        script = str(SCRIPTS / "make_synthetic_custom.py")
+        run("Generate a synthetic 6-class dataset", [python, script, "--output_dir", str(data_dir), *counts])
+    val_images = sorted((root / "images" / "val").glob("*.png"))[:4]
+    return ["--data_dir", str(root), "--labels_file", str(root / "labels.json")], val_images, ["color", "overlay"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", default="outputs/demo", help="Everything the demo writes goes here.")
+    parser.add_argument(
+        "--dataset",
+        choices=["synthetic-cityscapes", "synthetic-custom"],
+        default="synthetic-cityscapes",
+        help="Road scenes in the Cityscapes layout, or a 6-class dataset of its own (split files + labels file).",
+    )
     parser.add_argument("--num_train", type=int, default=100, help="Synthetic training images.")
     parser.add_argument("--num_val", type=int, default=20, help="Synthetic validation images.")
-    parser.add_argument("--height", type=int, default=256)
-    parser.add_argument("--width", type=int, default=512)
+    parser.add_argument("--height", type=int, default=256, help="Image height (synthetic-cityscapes).")
+    parser.add_argument("--width", type=int, default=512, help="Image width (synthetic-cityscapes).")
     parser.add_argument("--max_train_steps", type=int, default=200)
     parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--crop", type=int, default=256, help="Square training crop.")
+    parser.add_argument("--crop", type=int, default=None, help="Square training crop (default: 256, custom: 64).")
     parser.add_argument("--learning_rate", type=float, default=0.02)
     parser.add_argument("--variant", default="ddrnet-23-slim")
     args = parser.parse_args(argv)
@@ -52,126 +79,44 @@ def main(argv: list[str] | None = None) -> int:
     python = sys.executable
     use_gpu = torch.cuda.is_available()
     config = CONFIGS / ("single_gpu.yaml" if use_gpu else "cpu.yaml")
+    data, val_images, formats = generate_data(args, data_dir, python)
+    custom = args.dataset == "synthetic-custom"
+    crop = args.crop or (64 if custom else 256)
+    base_size = 96 if custom else max(args.height, args.width)  # the custom images are 48 to 96 pixels a side
 
-    if not (data_dir / "lists" / "train.lst").is_file():
-        run(
-            "Generate a synthetic Cityscapes",
-            [
-                python,
-                str(SCRIPTS / "make_synthetic_cityscapes.py"),
-                "--output_dir",
-                str(data_dir),
-                "--num_train",
-                str(args.num_train),
-                "--num_val",
-                str(args.num_val),
-                "--num_test",
-                "4",
-                "--height",
-                str(args.height),
-                "--width",
-                str(args.width),
-            ],
-        )
     eval_steps = max(1, args.max_train_steps // 2)
-    train = [
-        python,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(config),
-        str(SCRIPTS / "train.py"),
-        "--variant",
-        args.variant,
-        "--data_dir",
-        str(data_dir),
-        "--output_dir",
-        str(model_dir),
-        "--max_train_steps",
-        str(args.max_train_steps),
-        "--per_device_train_batch_size",
-        str(args.batch_size),
-        "--crop_size",
-        str(args.crop),
-        str(args.crop),
-        "--base_size",
-        str(max(args.height, args.width)),
-        "--learning_rate",
-        str(args.learning_rate),
-        "--eval_steps",
-        str(eval_steps),
-        "--checkpointing_steps",
-        str(eval_steps),
-        "--logging_steps",
-        "25",
-        "--dataset_name",
-        "synthetic-cityscapes",
-        "--num_workers",
-        "1",
-    ]
+    train = [python, "-m", "accelerate.commands.launch", "--config_file", str(config), str(SCRIPTS / "train.py")]
+    train += ["--variant", args.variant, *data, "--output_dir", str(model_dir), "--overwrite_output_dir"]
+    train += ["--max_train_steps", str(args.max_train_steps), "--per_device_train_batch_size", str(args.batch_size)]
+    train += ["--crop_size", str(crop), str(crop), "--base_size", str(base_size)]
+    train += ["--learning_rate", str(args.learning_rate), "--eval_steps", str(eval_steps)]
+    train += ["--checkpointing_steps", str(eval_steps), "--logging_steps", "25", "--num_workers", "1"]
+    train += ["--dataset_display_name", args.dataset]
+    if custom:
+        train += ["--class_weights", "auto", "--ohem_min_kept", str(args.batch_size * crop * crop // 4)]
     if use_gpu:
         train += ["--mixed_precision", "bf16" if torch.cuda.is_bf16_supported() else "fp16", "--channels_last"]
     run(f"Train {args.variant} ({'GPU' if use_gpu else 'CPU'})", train)
 
+    best = str(model_dir / "best_model")
     results_file = output_dir / "eval_results.json"
-    run(
-        "Evaluate the best checkpoint",
-        [
-            python,
-            str(SCRIPTS / "eval.py"),
-            "--model_name_or_path",
-            str(model_dir / "best_model"),
-            "--data_dir",
-            str(data_dir),
-            "--output_file",
-            str(results_file),
-            "--dataset_name",
-            "synthetic-cityscapes",
-        ],
-    )
-    val_images = sorted((data_dir / "leftImg8bit" / "val").glob("*/*.png"))[:4]
-    run(
-        "Predict a few validation images",
-        [
-            python,
-            str(SCRIPTS / "predict.py"),
-            "--model_name_or_path",
-            str(model_dir / "best_model"),
-            "--output_dir",
-            str(output_dir / "predictions"),
-            "--formats",
-            "color",
-            "overlay",
-            "cityscapes",
-            "--inputs",
-            *map(str, val_images),
-        ],
-    )
-    repo_id = f"demo/{args.variant}-synthetic-cityscapes"
-    run(
-        "Publish to a local hub",
-        [
-            python,
-            str(SCRIPTS / "push_to_hub.py"),
-            "--model_name_or_path",
-            str(model_dir / "best_model"),
-            "--hub_dir",
-            str(output_dir / "hub"),
-            "--repo_id",
-            repo_id,
-            "--sample_image",
-            str(val_images[0]),
-        ],
-    )
+    evaluate = [python, str(SCRIPTS / "eval.py"), "--model_name_or_path", best, *data]
+    run("Evaluate the best checkpoint", [*evaluate, "--output_file", str(results_file)])
+    predictions = output_dir / "predictions"
+    predict = [python, str(SCRIPTS / "predict.py"), "--model_name_or_path", best, "--output_dir", str(predictions)]
+    run("Predict a few validation images", [*predict, "--formats", *formats, "--inputs", *map(str, val_images)])
+    repo_id = f"demo/{args.variant}-{args.dataset}"
+    push = [python, str(SCRIPTS / "push_to_hub.py"), "--model_name_or_path", best, "--hub_dir", str(output_dir / "hub")]
+    run("Publish to a local hub", [*push, "--repo_id", repo_id, "--sample_image", str(val_images[0])])
 
     miou = json.loads(results_file.read_text())["mean_iou"]
     print(f"""
 Done. Validation mIoU of the best checkpoint: {miou:.3f}
   synthetic data    {data_dir}
   last model        {model_dir / "last_model"}
-  best model        {model_dir / "best_model"}
+  best model        {best}
   evaluation        {results_file}
-  predictions       {output_dir / "predictions"}/{{color,overlay,cityscapes}}
+  predictions       {predictions}/{{{",".join(formats)}}}
   local hub repo    {output_dir / "hub" / repo_id}
 TensorBoard:
   {Path(python).parent / "tensorboard"} --logdir {model_dir / "logs"}

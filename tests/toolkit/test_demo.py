@@ -37,3 +37,16 @@ def test_demo_runs_every_step(tmp_path):
     assert (repo / "model.safetensors").is_file()
     assert "name: synthetic-cityscapes" in (repo / "README.md").read_text()
     assert "tensorboard --logdir" in result.stdout
+
+
+def test_demo_on_the_synthetic_custom_dataset(tmp_path):
+    output_dir = tmp_path / "demo"
+    arguments = ["--output_dir", str(output_dir), "--dataset", "synthetic-custom", "--num_train", "4"]
+    arguments += ["--num_val", "2", "--max_train_steps", "2", "--batch_size", "2"]
+    result = run_script("demo.py", *arguments)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((output_dir / "eval_results.json").read_text())
+    assert list(results["per_category_iou"])[:2] == ["background", "road"]
+    assert not (output_dir / "predictions" / "cityscapes").exists()
+    card = (output_dir / "hub" / "demo" / "ddrnet-23-slim-synthetic-custom" / "README.md").read_text()
+    assert "into the 6 classes of synthetic-custom" in card

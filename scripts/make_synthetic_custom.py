@@ -1,0 +1,44 @@
+#!/usr/bin/env python
+"""Generate a synthetic dataset that is not Cityscapes: 6 classes (background 0, road, lane_marking, vehicle,
+pedestrian, sign) with their own names and colours, images of varying sizes, written three ways:
+
+  <output_dir>/split_files/   images/, labels/, lists/*.lst and labels.json (train.py --data_dir --labels_file)
+  <output_dir>/save_to_disk/  a DatasetDict with columns pixel_image and mask (train.py --dataset_name
+                              --image_column pixel_image --label_column mask --labels_file ...)
+  <output_dir>/parquet/       the same rows as parquet files
+
+Example:
+    python scripts/make_synthetic_custom.py --output_dir data/synthetic_custom --num_train 100
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from dataset_builders.synthetic_custom import make_synthetic_custom
+from ddrnet_toolkit.cli import run_script
+
+
+def count(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return number
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output_dir", required=True, help="Folder to write the three layouts into.")
+    parser.add_argument("--num_train", type=count, default=40, help="Training images (default: 40).")
+    parser.add_argument("--num_val", type=count, default=10, help="Validation images (default: 10).")
+    parser.add_argument("--num_test", type=count, default=5, help="Test images (default: 5).")
+    parser.add_argument("--seed", type=int, default=0, help="Random seed; the same seed gives the same data.")
+    args = parser.parse_args()
+    paths = make_synthetic_custom(args.output_dir, args.num_train, args.num_val, args.num_test, args.seed)
+    print(f"split files: {paths.split_files} (labels file {paths.labels_file})")
+    print(f"save_to_disk: {paths.save_to_disk}\nparquet: {paths.parquet}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_script(main)
