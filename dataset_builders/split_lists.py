@@ -13,7 +13,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+import datasets
+
 from .errors import DatasetError
+
+
+@dataclass
+class SplitListsConfig(datasets.BuilderConfig):
+    """Config of a builder over split files. `list_dir`: their folder; `fingerprint`: a digest of the lists and of
+    every file they name (and of anything else that changes what the builder writes), which keys its cache."""
+
+    list_dir: str | None = None
+    fingerprint: str | None = None
+
 
 SPLIT_FILES = {"train": "train.lst", "validation": "val.lst", "test": "test.lst", "trainval": "trainval.lst"}
 

@@ -7,6 +7,7 @@ else is a bug in this project and keeps its traceback.
 
 from __future__ import annotations
 
+import argparse
 import errno
 import json
 import os
@@ -34,6 +35,14 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     json.JSONDecodeError,
     OSError,
 )
+
+
+def non_negative_int(value: str) -> int:
+    """argparse `type` of counts: an integer >= 0 (argparse reports anything else as an argument error)."""
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return number
 
 
 def check_output_file(path: str | Path, flag: str) -> Path:

@@ -11,24 +11,17 @@ import argparse
 import time
 
 from dataset_builders.cityscapes.synthetic import make_synthetic_cityscapes
-from ddrnet_toolkit.cli import run_script
-
-
-def positive(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return number
+from ddrnet_toolkit.cli import non_negative_int, run_script
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", required=True, help="Root to write leftImg8bit/, gtFine/ and lists/ into.")
-    parser.add_argument("--num_train", type=positive, default=40, help="Training images (default: 40).")
-    parser.add_argument("--num_val", type=positive, default=10, help="Validation images (default: 10).")
-    parser.add_argument("--num_test", type=positive, default=5, help="Test images (default: 5).")
-    parser.add_argument("--height", type=positive, default=256, help="Image height (default: 256).")
-    parser.add_argument("--width", type=positive, default=512, help="Image width (default: 512).")
+    parser.add_argument("--num_train", type=non_negative_int, default=40, help="Training images (default: 40).")
+    parser.add_argument("--num_val", type=non_negative_int, default=10, help="Validation images (default: 10).")
+    parser.add_argument("--num_test", type=non_negative_int, default=5, help="Test images (default: 5).")
+    parser.add_argument("--height", type=non_negative_int, default=256, help="Image height (default: 256).")
+    parser.add_argument("--width", type=non_negative_int, default=512, help="Image width (default: 512).")
     parser.add_argument("--seed", type=int, default=0, help="Random seed; the same seed gives the same bytes.")
     args = parser.parse_args()
     start = time.perf_counter()

@@ -16,22 +16,15 @@ from __future__ import annotations
 import argparse
 
 from dataset_builders.synthetic_custom import make_synthetic_custom
-from ddrnet_toolkit.cli import run_script
-
-
-def count(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return number
+from ddrnet_toolkit.cli import non_negative_int, run_script
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", required=True, help="Folder to write the three layouts into.")
-    parser.add_argument("--num_train", type=count, default=40, help="Training images (default: 40).")
-    parser.add_argument("--num_val", type=count, default=10, help="Validation images (default: 10).")
-    parser.add_argument("--num_test", type=count, default=5, help="Test images (default: 5).")
+    parser.add_argument("--num_train", type=non_negative_int, default=40, help="Training images (default: 40).")
+    parser.add_argument("--num_val", type=non_negative_int, default=10, help="Validation images (default: 10).")
+    parser.add_argument("--num_test", type=non_negative_int, default=5, help="Test images (default: 5).")
     parser.add_argument("--seed", type=int, default=0, help="Random seed; the same seed gives the same data.")
     args = parser.parse_args()
     paths = make_synthetic_custom(args.output_dir, args.num_train, args.num_val, args.num_test, args.seed)

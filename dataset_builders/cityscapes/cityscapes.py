@@ -9,14 +9,13 @@ Example:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import numpy as np
 
 from ..image_files import TRAINING_SPLITS, encode_png, read_image, read_label
-from ..split_lists import Sample, find_split_files, fingerprint, read_samples
+from ..split_lists import Sample, SplitListsConfig, find_split_files, fingerprint, read_samples
 from .labels import CLASS_NAMES, IGNORE_INDEX, KNOWN_LABEL_IDS, LABEL_ID_TO_TRAIN_ID
 from .split_lists import IMAGE_SUFFIX, CityscapesDataError
 
@@ -31,12 +30,7 @@ _CITATION = """@inproceedings{Cordts2016Cityscapes,
 TRAIN_ID_SUFFIX = "_labelTrainIds.png"
 
 
-@dataclass
-class CityscapesConfig(datasets.BuilderConfig):
-    """`list_dir`: folder of the split files; `fingerprint`: digest of the lists and the files they name."""
-
-    list_dir: str | None = None
-    fingerprint: str | None = None
+CityscapesConfig = SplitListsConfig  # the public name of earlier versions
 
 
 def sample_name(sample: Sample) -> str:

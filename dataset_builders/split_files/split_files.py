@@ -11,7 +11,6 @@ Example:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import datasets
@@ -20,17 +19,9 @@ from ..cityscapes.cityscapes import TRAINING_SPLITS
 from ..errors import DatasetError
 from ..image_files import encode_png, read_image, read_label
 from ..label_space import LabelSpace
-from ..split_lists import Sample, find_split_files, fingerprint, read_samples
+from ..split_lists import Sample, SplitListsConfig, find_split_files, fingerprint, read_samples
 
 _DESCRIPTION = "A local semantic-segmentation dataset read from split files; labels hold class ids."
-
-
-@dataclass
-class SplitFilesConfig(datasets.BuilderConfig):
-    """`list_dir`: folder of the split files; `fingerprint`: digest of the lists, the files and the label space."""
-
-    list_dir: str | None = None
-    fingerprint: str | None = None
 
 
 def sample_name(sample: Sample) -> str:
@@ -41,7 +32,7 @@ def sample_name(sample: Sample) -> str:
 class SplitFiles(datasets.GeneratorBasedBuilder):
     """Images and labels named by `.lst` split files; labels are checked and encoded to class ids once, here."""
 
-    BUILDER_CONFIG_CLASS = SplitFilesConfig
+    BUILDER_CONFIG_CLASS = SplitListsConfig
     VERSION = datasets.Version("1.0.0")
 
     def __init__(
