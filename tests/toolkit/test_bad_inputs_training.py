@@ -212,7 +212,7 @@ CASES = [
         "train",
         [*TRAIN_BASE, *FROM_MODEL],
         1,
-        "predicts 5 classes but Cityscapes has 19",
+        "predicts 5 classes but cityscapes has 19",
         save_model("five labels"),
     ),  # fmt: skip
     Case("image-16-bit", "train", TRAIN_BASE, 1, r"train.lst:1: image .* has PIL mode 'I;16'", damage_image("16-bit")),
@@ -311,7 +311,7 @@ CASES = [
         "eval",
         [*EVAL_BASE, *FROM_MODEL],
         1,
-        "predicts 5 classes, Cityscapes has 19",
+        "predicts 5 classes, cityscapes has 19",
         save_model("five labels"),
     ),  # fmt: skip
     Case(

@@ -252,7 +252,7 @@ def test_checkpoint_with_another_number_of_labels(synthetic_root, tmp_path):
         "none",
     ]
     with pytest.raises(
-        UserInputError, match="predicts 5 classes but Cityscapes has 19; pass --ignore_mismatched_sizes"
+        UserInputError, match="predicts 5 classes but cityscapes has 19; pass --ignore_mismatched_sizes"
     ):
         train.main([*base, "--output_dir", str(tmp_path / "refused")])
     assert (
