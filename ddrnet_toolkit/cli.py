@@ -95,7 +95,4 @@ def run_script(main: Callable[[], int | None]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    # A process group left to the interpreter's exit can hang there (seen with gloo): end it while peers are alive.
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
     sys.exit(status or 0)

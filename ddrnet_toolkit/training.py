@@ -351,6 +351,18 @@ def log_prediction_images(accelerator: Accelerator, samples: list, step: int, pa
             tracker.log_images(images, step=step, dataformats="HWC")
 
 
+def end_run(accelerator: Accelerator) -> None:
+    """Close the trackers and, in a distributed run, shut the process group down on every process together.
+
+    Left to the destructors when `main` returns, a gloo process group can block forever in its destructor once a
+    peer has exited (seen with DDP on CPUs); shut down while all peers wait at the same point, it cannot.
+    """
+    accelerator.end_training()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        accelerator.wait_for_everyone()
+        torch.distributed.destroy_process_group()
+
+
 def check_replicas_identical(accelerator: Accelerator, model: torch.nn.Module) -> None:
     """DDP keeps every process's weights equal; verify it once at the end (one scalar per parameter)."""
     if accelerator.num_processes == 1:

@@ -25,7 +25,7 @@ from ddrnet_toolkit.dataset_options import add_dataset_arguments, check_dataset_
 from ddrnet_toolkit.evaluation import evaluate_split
 from ddrnet_toolkit.inference import add_inference_arguments, inference_options
 from ddrnet_toolkit.model_loading import load_trained_model
-from ddrnet_toolkit.training import make_accelerator
+from ddrnet_toolkit.training import end_run, make_accelerator
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.output_file:
             Path(args.output_file).write_text(json.dumps(results, indent=2) + "\n")
             print(f"wrote {args.output_file}")
+    end_run(accelerator)
     return 0
 
 

@@ -54,6 +54,7 @@ from ddrnet_toolkit.training import (
     check_replicas_identical,
     check_training_arguments,
     check_weights_finite,
+    end_run,
     make_accelerator,
     poly_schedule,
     prepare_output_dir,
@@ -201,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     state = start_or_resume(args, accelerator, plan, architecture, checkpoints_dir, scheduler)
     if state.global_step >= plan.max_train_steps:
         logger.info(f"The run in {output_dir} ended at step {state.global_step}: nothing to do")
+        end_run(accelerator)
         return 0
 
     record = training_record(args, effective_batch, dataset, accelerator.unwrap_model(model).config)
@@ -266,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                 save_checkpoint(accelerator, checkpoints_dir, state, args.checkpoints_total_limit)
             if stopping:
                 logger.info(f"Received {preemption.describe()}: checkpoint saved at step {state.global_step}")
-                accelerator.end_training()
+                end_run(accelerator)
                 return 0
             if state.global_step >= plan.max_train_steps:
                 break
@@ -283,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = {"training_args.json": record, LABELS_FILE: dataset.label_space.to_labels_file()}
         save_pretrained_atomically(unwrapped, image_processor, output_dir / "last_model", extra)
     check_replicas_identical(accelerator, unwrapped)
-    accelerator.end_training()
+    end_run(accelerator)
     logger.info(
         f"Done: last model in {output_dir / 'last_model'}, best in {output_dir / 'best_model'} "
         f"(mIoU {state.best_mean_iou:.4f})"
