@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import datasets
 
 from .errors import DatasetError
+from .image_files import TRAINING_SPLITS
 
 
 @dataclass
@@ -25,6 +26,22 @@ class SplitListsConfig(datasets.BuilderConfig):
 
     list_dir: str | None = None
     fingerprint: str | None = None
+
+
+class SplitListsBuilder(datasets.GeneratorBasedBuilder):
+    """Base of the builders over split files: one split per `.lst` file found (`self._samples`, read by the
+    subclass's constructor); the images of the training splits are stored uncompressed (see `read_image`)."""
+
+    BUILDER_CONFIG_CLASS = SplitListsConfig
+    _samples: dict[str, list[Sample]]
+
+    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+        return [
+            datasets.SplitGenerator(
+                name=split, gen_kwargs={"samples": samples, "uncompressed_images": split in TRAINING_SPLITS}
+            )
+            for split, samples in self._samples.items()
+        ]
 
 
 SPLIT_FILES = {"train": "train.lst", "validation": "val.lst", "test": "test.lst", "trainval": "trainval.lst"}

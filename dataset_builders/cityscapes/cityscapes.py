@@ -14,8 +14,8 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from ..image_files import TRAINING_SPLITS, encode_png, read_image, read_label
-from ..split_lists import Sample, SplitListsConfig, find_split_files, fingerprint, read_samples
+from ..image_files import encode_png, read_image, read_label
+from ..split_lists import Sample, SplitListsBuilder, SplitListsConfig, find_split_files, fingerprint, read_samples
 from .labels import CLASS_NAMES, IGNORE_INDEX, KNOWN_LABEL_IDS, LABEL_ID_TO_TRAIN_ID
 from .split_lists import IMAGE_SUFFIX, CityscapesDataError
 
@@ -57,7 +57,7 @@ def read_label_as_train_ids(path: Path, source: str) -> np.ndarray:
     return LABEL_ID_TO_TRAIN_ID[label]
 
 
-class Cityscapes(datasets.GeneratorBasedBuilder):
+class Cityscapes(SplitListsBuilder):
     """Cityscapes from a local download, split by the `.lst` files of the original DDRNet/HRNet code."""
 
     BUILDER_CONFIG_CLASS = CityscapesConfig
@@ -94,14 +94,6 @@ class Cityscapes(datasets.GeneratorBasedBuilder):
                 }
             ),
         )
-
-    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
-        return [
-            datasets.SplitGenerator(
-                name=split, gen_kwargs={"samples": samples, "uncompressed_images": split in TRAINING_SPLITS}
-            )
-            for split, samples in self._samples.items()
-        ]
 
     def _generate_examples(self, samples: list[Sample], uncompressed_images: bool):
         data_dir = Path(self.config.data_dir)

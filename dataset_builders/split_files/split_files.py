@@ -15,11 +15,10 @@ from pathlib import Path, PurePosixPath
 
 import datasets
 
-from ..cityscapes.cityscapes import TRAINING_SPLITS
 from ..errors import DatasetError
 from ..image_files import encode_png, read_image, read_label
 from ..label_space import LabelSpace
-from ..split_lists import Sample, SplitListsConfig, find_split_files, fingerprint, read_samples
+from ..split_lists import Sample, SplitListsBuilder, find_split_files, fingerprint, read_samples
 
 _DESCRIPTION = "A local semantic-segmentation dataset read from split files; labels hold class ids."
 
@@ -29,10 +28,9 @@ def sample_name(sample: Sample) -> str:
     return PurePosixPath(sample.image).with_suffix("").as_posix()
 
 
-class SplitFiles(datasets.GeneratorBasedBuilder):
+class SplitFiles(SplitListsBuilder):
     """Images and labels named by `.lst` split files; labels are checked and encoded to class ids once, here."""
 
-    BUILDER_CONFIG_CLASS = SplitListsConfig
     VERSION = datasets.Version("1.0.0")
 
     def __init__(
@@ -65,14 +63,6 @@ class SplitFiles(datasets.GeneratorBasedBuilder):
                 {"image": datasets.Image(), "label": datasets.Image(), "name": datasets.Value("string")}
             ),
         )
-
-    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
-        return [
-            datasets.SplitGenerator(
-                name=split, gen_kwargs={"samples": samples, "uncompressed_images": split in TRAINING_SPLITS}
-            )
-            for split, samples in self._samples.items()
-        ]
 
     def _generate_examples(self, samples: list[Sample], uncompressed_images: bool):
         data_dir = Path(self.config.data_dir)
