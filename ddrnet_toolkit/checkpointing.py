@@ -18,7 +18,7 @@ from pathlib import Path
 
 from accelerate import Accelerator
 
-from .cli import UserInputError
+from .cli import UserInputError, first_line
 from .model_loading import read_json_file
 
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)$")
@@ -174,7 +174,6 @@ def load_checkpoint(accelerator: Accelerator, checkpoint: Path, expected: Traine
     except UserInputError:
         raise
     except Exception as error:  # accelerate raises whatever torch, safetensors or pickle raise on a damaged file
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         step = checkpoint_step(checkpoint)
         earlier = [
             c
@@ -184,5 +183,5 @@ def load_checkpoint(accelerator: Accelerator, checkpoint: Path, expected: Traine
         offer = (
             f"; resume from the previous complete one with --resume_from_checkpoint {earlier[-1]}" if earlier else ""
         )
-        raise UserInputError(f"checkpoint {checkpoint} cannot be loaded: {reason}{offer}") from error
+        raise UserInputError(f"checkpoint {checkpoint} cannot be loaded: {first_line(error)}{offer}") from error
     return replace(expected, global_step=stored.global_step, best_mean_iou=stored.best_mean_iou)

@@ -67,7 +67,17 @@ def describe(error: BaseException) -> str:
             return f"no space left on the device holding {path or 'the output'}"
         if path is not None and error.strerror:
             return f"{path}: {error.strerror}"
+    return one_line(error)
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's message with its line breaks and runs of spaces collapsed (its type when it has none)."""
     return " ".join(str(error).split()) or type(error).__name__
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type when it has none): the gist of a library's long report."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def is_peer_failure(error: RuntimeError) -> bool:

@@ -1,11 +1,11 @@
 """The training and evaluation data pipeline of the original recipe: uint8 in the workers, floats on the device.
 
 Training: scale the long side to `base_size * s` with `s` drawn from {0.5, 0.6, ..., 2.0} (the original's
-`0.5 + randint(0, 16) / 10`), pad (images with 0 after normalization, labels with 255) and randomly crop to
-`crop_size`, flip horizontally with probability 0.5. Evaluation: the full image. Workers decode the stored PNG bytes
-(libspng through `pyspng`, OpenCV for other formats) and send uint8 images and labels, 4x and 8x fewer bytes than
-float32 pixels and int64 labels; `normalize_on_device` applies the ImageNet statistics, the int64 cast and the
-memory format where the model runs.
+`0.5 + randint(0, 16) / 10`), pad (images with 0 after normalization, labels with the ignore value, 255 by
+default) and randomly crop to `crop_size`, flip horizontally with probability 0.5. Evaluation: the full image.
+Workers decode the stored PNG bytes (libspng through `pyspng`, OpenCV for other formats) and send uint8 images and
+labels, 4x and 8x fewer bytes than float32 pixels and int64 labels; `normalize_on_device` applies the ImageNet
+statistics, the int64 cast and the memory format where the model runs.
 
 Only the crop is ever computed: each crop pixel is mapped back to the source image with the half-pixel-centre
 convention of `cv2.resize` and PIL, `x_source = (x_scaled + 0.5) * width / scaled_width - 0.5`, and sampled there

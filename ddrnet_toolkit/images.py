@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .cli import UserInputError
+from .cli import UserInputError, one_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # PIL modes of 16-bit grayscale PNGs (`I` is what older Pillow versions give them).
@@ -30,11 +30,7 @@ def image_size(path: Path) -> tuple[int, int]:
     except Image.DecompressionBombError as error:
         raise UserInputError(f"{path}: image too large to decode safely ({error})") from error
     except (OSError, ValueError, SyntaxError) as error:
-        raise UserInputError(f"{path}: cannot read as an image ({describe_decode_error(error)})") from error
-
-
-def describe_decode_error(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
+        raise UserInputError(f"{path}: cannot read as an image ({one_line(error)})") from error
 
 
 def to_rgb8(image: Image.Image, path: Path) -> np.ndarray:
@@ -65,7 +61,7 @@ def read_rgb_image(path: str | Path) -> np.ndarray:
     except UserInputError:
         raise
     except (OSError, ValueError, SyntaxError) as error:
-        raise UserInputError(f"{path}: cannot read as an image ({describe_decode_error(error)})") from error
+        raise UserInputError(f"{path}: cannot read as an image ({one_line(error)})") from error
 
 
 def check_folder_creatable(path: str | Path, option: str) -> Path:

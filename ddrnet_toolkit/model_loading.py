@@ -12,7 +12,7 @@ from safetensors import SafetensorError
 
 from modeling_ddrnet import DDRNetConfig, DDRNetForSemanticSegmentation
 
-from .cli import UserInputError
+from .cli import UserInputError, first_line
 
 
 def read_json_file(path: Path, what: str = "") -> dict:
@@ -56,8 +56,7 @@ def load_trained_model(path: str | Path) -> DDRNetForSemanticSegmentation:
     try:
         model, info = DDRNetForSemanticSegmentation.from_pretrained(folder, output_loading_info=True)
     except (RuntimeError, SafetensorError) as error:  # truncated file, or weights of another shape
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserInputError(f"{folder / 'model.safetensors'} cannot be loaded: {first_line}") from error
+        raise UserInputError(f"{folder / 'model.safetensors'} cannot be loaded: {first_line(error)}") from error
     missing = [key for key in info["missing_keys"] if not key.startswith("aux_head.")]
     if missing or info["mismatched_keys"]:
         problems = missing + [str(key[0]) if isinstance(key, tuple) else str(key) for key in info["mismatched_keys"]]
