@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -105,4 +106,10 @@ def run_script(main: Callable[[], int | None]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Skip the interpreter's teardown: a gloo process group's destructor can hang (see training.end_run).
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status or 0)
     sys.exit(status or 0)
