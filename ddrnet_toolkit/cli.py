@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,33 +84,56 @@ def first_line(error: BaseException) -> str:
 
 def is_peer_failure(error: RuntimeError) -> bool:
     """A collective that broke because another process of a distributed run exited."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if not is_distributed_process():
         return False
     message = str(error)
-    return isinstance(error, torch.distributed.DistError) or "Connection closed by peer" in message
+    # gloo's words when the peer closed its sockets (interpreter teardown) or dropped them (`os._exit`).
+    peer_gone = "Connection closed by peer" in message or "Connection reset by peer" in message
+    return isinstance(error, torch.distributed.DistError) or peer_gone
 
 
 def run_script(main: Callable[[], int | None]) -> None:
     """Run a script's `main` and exit with its status, turning `USER_ERRORS` into one line on stderr."""
     try:
-        status = main()
+        status = main() or 0
     except USER_ERRORS as error:
         print(f"error: {describe(error)}", file=sys.stderr)
-        sys.exit(1)
+        status = 1
     except RuntimeError as error:
         if not is_peer_failure(error):
-            raise
+            exit_after_bug()
         # A peer stopped with its own message (above): this process's broken collective adds nothing.
         rank = os.environ.get("RANK", "?")
         print(f"error: process {rank} stopped because another process of the run failed", file=sys.stderr)
-        sys.exit(1)
+        status = 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        # Skip the interpreter's teardown: a gloo process group's destructor can hang (see training.end_run).
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status or 0)
-    sys.exit(status or 0)
+        status = 130
+    except Exception:
+        exit_after_bug()
+    exit_process(status)
+
+
+def is_distributed_process() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def exit_after_bug() -> None:
+    """Re-raise the exception being handled (a bug: it keeps its traceback), or print it and exit in a
+    distributed process, whose teardown must be skipped (see `exit_process`)."""
+    if not is_distributed_process():
+        raise  # the exception `run_script` is handling
+    traceback.print_exc()
+    exit_process(1)
+
+
+def exit_process(status: int) -> None:
+    """Exit with `status`. A distributed process skips the interpreter's teardown: destroying a gloo process group
+    can deadlock, its destructor joining a worker thread that waits for the GIL to free a finished collective's
+    tensors (seen about one two-process CPU run in seven). Logs and streams are flushed first."""
+    if not is_distributed_process():
+        sys.exit(status)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -356,16 +356,16 @@ _FINISHED_DISTRIBUTED_RUNS: list[Accelerator] = []
 
 
 def end_run(accelerator: Accelerator) -> None:
-    """Close the trackers and, in a distributed run, shut the process group down on every process together.
+    """Close the trackers; in a distributed run, wait for every process and keep the process group alive.
 
-    The DDP wrapper's reducer must not be destroyed afterwards: its gloo process group can block forever in its
-    destructor (seen about one run in four on CPUs, even after the shutdown). So the accelerator, which holds the
-    prepared models, stays referenced, and `cli.run_script` ends a distributed process without running destructors.
+    Nothing is torn down: a gloo process group's destructor can deadlock (see `cli.exit_process`), and the DDP
+    reducer destroys it when the prepared model dies. So the accelerator, which holds the models, stays referenced
+    and `cli.run_script` ends a distributed process without running destructors.
     """
-    accelerator.end_training()
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
+    for tracker in accelerator.trackers:
+        tracker.finish()
+    if accelerator.num_processes > 1:
         accelerator.wait_for_everyone()
-        torch.distributed.destroy_process_group()
         _FINISHED_DISTRIBUTED_RUNS.append(accelerator)
 
 
