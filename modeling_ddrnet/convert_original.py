@@ -30,14 +30,47 @@ class CheckpointConversionError(ValueError):
     """The checkpoint does not fit the requested variant; nothing was written."""
 
 
+# The parts of the network, by this port's key prefixes, in the order a report lists them.
+NETWORK_PARTS = (
+    ("stem and layers 1-2", ("ddrnet.stem.", "ddrnet.layer1.", "ddrnet.layer2.")),
+    ("low-resolution (context) branch", ("ddrnet.context_bottleneck.",)),
+    ("high-resolution (detail) branch", ("ddrnet.detail_bottleneck.",)),
+    ("bilateral fusion", ()),
+    ("DAPPM", ("ddrnet.dappm.",)),
+    ("heads", ("decode_head.", "aux_head.")),
+)
+_STAGE_PARTS = {
+    "context": "low-resolution (context) branch",
+    "detail": "high-resolution (detail) branch",
+    "down": "bilateral fusion",
+    "compression": "bilateral fusion",
+}
+
+
+def network_part(key: str) -> str:
+    """The part of the network (one of `NETWORK_PARTS`) that a key of this port belongs to."""
+    parts = key.split(".")
+    if parts[:2] == ["ddrnet", "stages"]:
+        return _STAGE_PARTS[parts[3]]
+    return next(name for name, prefixes in NETWORK_PARTS if key.startswith(prefixes))
+
+
 @dataclass
 class ConversionReport:
-    loaded: list[str] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)  # this port's names of the tensors taken from the checkpoint
     discarded: list[str] = field(default_factory=list)
     initialized: list[str] = field(default_factory=list)
 
+    def loaded_per_part(self) -> dict[str, int]:
+        """How many loaded tensors each part of the network received (parts that received none left out)."""
+        counts = {name: 0 for name, _ in NETWORK_PARTS}
+        for key in self.loaded:
+            counts[network_part(key)] += 1
+        return {name: count for name, count in counts.items() if count}
+
     def summary(self) -> str:
-        lines = [f"loaded {len(self.loaded)} tensors"]
+        per_part = ", ".join(f"{name} {count}" for name, count in self.loaded_per_part().items())
+        lines = [f"loaded {len(self.loaded)} tensors: {per_part}"]
         if self.discarded:
             lines.append(
                 f"dropped {len(self.discarded)} keys not used for segmentation: {compress_names(self.discarded)}"
@@ -165,7 +198,7 @@ def convert_state_dict(
             mismatched.append(f"{key}: checkpoint {tuple(tensor.shape)} vs model {tuple(expected[new_key].shape)}")
             continue
         converted[new_key] = tensor
-        report.loaded.append(key)
+        report.loaded.append(new_key)
     if unexpected or mismatched:
         details = []
         if unexpected:

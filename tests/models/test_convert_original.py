@@ -115,3 +115,33 @@ def test_script_refuses_pickled_objects(tmp_path):
     result = run_converter("--checkpoint", str(checkpoint), "--variant", "ddrnet-23", "--output_dir", str(tmp_path))
     assert result.returncode == 1
     assert "Cannot read" in result.stderr
+
+
+# Tensors an ImageNet checkpoint gives each part of the network (its 20 classifier keys are dropped).
+DDRNET_23_IMAGENET_PARTS = {
+    "stem and layers 1-2": 68,
+    "low-resolution (context) branch": 84,
+    "high-resolution (detail) branch": 72,
+    "bilateral fusion": 30,
+}
+IMAGENET_TENSORS_PER_PART = {
+    "ddrnet-23-slim": DDRNET_23_IMAGENET_PARTS,
+    "ddrnet-23": DDRNET_23_IMAGENET_PARTS,
+    "ddrnet-39": {
+        "stem and layers 1-2": 104,
+        "low-resolution (context) branch": 144,
+        "high-resolution (detail) branch": 132,
+        "bilateral fusion": 42,
+    },
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_imagenet_report_counts_the_tensors_of_both_branches_and_the_fusion(variant):
+    imagenet = fixture_state_dict(load_fixture()[variant]["imagenet_keys"])
+    _, report = convert_state_dict(imagenet, DDRNetConfig.from_variant(variant))
+    expected = IMAGENET_TENSORS_PER_PART[variant]
+    assert report.loaded_per_part() == expected
+    assert sum(expected.values()) == len(report.loaded) == len(imagenet) - 20
+    assert report.summary().startswith(f"loaded {len(report.loaded)} tensors: stem and layers 1-2 ")
+    assert "DAPPM" not in report.loaded_per_part() and "heads" not in report.loaded_per_part()
