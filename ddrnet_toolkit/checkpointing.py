@@ -43,6 +43,7 @@ class TrainerState:
     num_processes: int | None = None
     gradient_accumulation_steps: int | None = None
     architecture: dict = field(default_factory=dict)
+    ema_decay: float = 0.0  # 0: no average of the weights (checkpoints from before averaging existed)
 
     def save(self, checkpoint: Path) -> None:
         (checkpoint / TRAINER_STATE).write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -63,6 +64,11 @@ class TrainerState:
                     f"{checkpoint} was trained with {flag} {stored}, this run has {wanted}: resuming would change "
                     "the schedule and the data order; resume with the same value or start a new run"
                 )
+        if self.ema_decay != new.ema_decay:
+            raise UserInputError(
+                f"{checkpoint} was trained with --ema_decay {self.ema_decay:g}, this run has {new.ema_decay:g}: the "
+                "average of the weights cannot be carried over; resume with the same value or start a new run"
+            )
         changed = {
             k: (v, new.architecture.get(k)) for k, v in self.architecture.items() if new.architecture.get(k) != v
         }

@@ -118,7 +118,17 @@ def nearest_indices(size: int, scaled_size: int) -> np.ndarray:
 
 @dataclass
 class TrainAugmentation:
-    """Random scale, pad, crop and flip (see the module docstring), uint8 in and out."""
+    """Random scale, pad, crop and flip (see the module docstring), uint8 in and out, and two options that the
+    original recipe leaves off:
+
+    - `rare_class_probability`: with this probability a crop is placed around a class rather than anywhere: a class
+      is drawn uniformly from those present in the image (so a class of a few pixels is as likely as the road), then
+      one of its pixels, and the crop is drawn among the positions that contain that pixel.
+    - `color_jitter`: brightness, contrast (around the mean grey) and saturation each scaled by a factor drawn
+      from `[1 - color_jitter, 1 + color_jitter]`, in that order, on the image part of the crop (not the padding).
+
+    Their draws come after the original ones from the same per-sample generator, and only when they are on.
+    """
 
     crop_size: tuple[int, int] = (1024, 1024)
     base_size: int = 2048
@@ -126,6 +136,8 @@ class TrainAugmentation:
     scale_step: float = 0.1
     flip: bool = True
     ignore_index: int = IGNORE_INDEX  # the label value of padding
+    rare_class_probability: float = 0.0
+    color_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         low, high = self.scale_range
@@ -133,6 +145,10 @@ class TrainAugmentation:
             raise ValueError(f"scale_range must satisfy 0 < min <= max, got {self.scale_range}")
         if min(self.crop_size) < 1 or self.base_size < 1:
             raise ValueError(f"crop_size and base_size must be positive, got {self.crop_size}, {self.base_size}")
+        if not 0.0 <= self.rare_class_probability <= 1.0:
+            raise ValueError(f"rare_class_probability must be in [0, 1], got {self.rare_class_probability}")
+        if not 0.0 <= self.color_jitter < 1.0:
+            raise ValueError(f"color_jitter must be in [0, 1), got {self.color_jitter}")
         steps = int(round((high - low) / self.scale_step))
         self.scales = low + self.scale_step * np.arange(steps + 1)
 
@@ -148,8 +164,10 @@ class TrainAugmentation:
         scale = float(rng.choice(self.scales)) * self.base_size / max(width, height)
         scaled_w, scaled_h = max(1, int(width * scale + 0.5)), max(1, int(height * scale + 0.5))
         crop_h, crop_w = self.crop_size
-        top = int(rng.integers(0, max(scaled_h - crop_h, 0) + 1))
-        left = int(rng.integers(0, max(scaled_w - crop_w, 0) + 1))
+        if self.rare_class_probability > 0 and rng.random() < self.rare_class_probability:
+            top, left = self.crop_around_a_class(label, (scaled_h, scaled_w), rng)
+        else:
+            top, left = self.crop_anywhere((scaled_h, scaled_w), rng)
         flipped = self.flip and rng.random() < 0.5
         valid_h, valid_w = min(crop_h, scaled_h - top), min(crop_w, scaled_w - left)
 
@@ -173,6 +191,8 @@ class TrainAugmentation:
         )
         if pixels.shape[2] == 4:
             pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2RGB)
+        if self.color_jitter > 0:
+            pixels = jitter_colors(pixels, rng.uniform(1 - self.color_jitter, 1 + self.color_jitter, size=3))
 
         # Two gathers with Pillow's NEAREST indices: faster than warpAffine and bit-identical to PIL's resize.
         rows = nearest_indices(height, scaled_h)[top : top + valid_h]
@@ -184,6 +204,48 @@ class TrainAugmentation:
             pixels = cv2.copyMakeBorder(pixels, *pad, cv2.BORDER_CONSTANT, value=PAD_COLOUR)
             labels = cv2.copyMakeBorder(labels, *pad, cv2.BORDER_CONSTANT, value=self.ignore_index)
         return pixels, labels, (valid_h, valid_w)
+
+    def crop_anywhere(self, scaled_size: tuple[int, int], rng: np.random.Generator) -> tuple[int, int]:
+        """`(top, left)` of a crop drawn uniformly over the scaled image (0 where the crop is larger)."""
+        (scaled_h, scaled_w), (crop_h, crop_w) = scaled_size, self.crop_size
+        return int(rng.integers(0, max(scaled_h - crop_h, 0) + 1)), int(rng.integers(0, max(scaled_w - crop_w, 0) + 1))
+
+    def crop_around_a_class(
+        self, label: np.ndarray, scaled_size: tuple[int, int], rng: np.random.Generator
+    ) -> tuple[int, int]:
+        """`(top, left)` of a crop of the scaled image that contains a pixel of a class drawn uniformly from the
+        classes present in `label` (`(H, W)` uint8); anywhere when the image holds only ignored pixels."""
+        counts = np.bincount(label.ravel(), minlength=256)
+        counts[self.ignore_index] = 0
+        present = np.flatnonzero(counts)
+        (scaled_h, scaled_w), (crop_h, crop_w) = scaled_size, self.crop_size
+        if present.size == 0:
+            return self.crop_anywhere(scaled_size, rng)
+        chosen = present[rng.integers(present.size)]
+        positions = np.flatnonzero(label.ravel() == chosen)
+        row, col = divmod(int(positions[rng.integers(positions.size)]), label.shape[1])
+        height, width = label.shape
+        # The pixel's position in the scaled image, then every crop offset that keeps it inside the crop.
+        scaled_row = min(int((row + 0.5) * scaled_h / height), scaled_h - 1)
+        scaled_col = min(int((col + 0.5) * scaled_w / width), scaled_w - 1)
+        top = rng.integers(max(0, scaled_row - crop_h + 1), min(scaled_row, max(scaled_h - crop_h, 0)) + 1)
+        left = rng.integers(max(0, scaled_col - crop_w + 1), min(scaled_col, max(scaled_w - crop_w, 0)) + 1)
+        return int(top), int(left)
+
+
+# ITU-R BT.601 luma weights (those of PIL's "L" mode and torchvision's grayscale).
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def jitter_colors(pixels: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """`(H, W, 3)` uint8 with brightness, contrast and saturation scaled by `factors` (in that order), uint8 out."""
+    brightness, contrast, saturation = (float(f) for f in factors)
+    values = np.clip(pixels.astype(np.float32) * brightness, 0, 255)
+    grey_mean = float((values @ _LUMA).mean())
+    values = np.clip((values - grey_mean) * contrast + grey_mean, 0, 255)
+    grey = (values @ _LUMA)[..., None]
+    values = (values - grey) * saturation + grey
+    return np.clip(values + 0.5, 0, 255).astype(np.uint8)
 
 
 class TrainDataset(Dataset):

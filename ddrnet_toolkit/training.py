@@ -20,6 +20,7 @@ from accelerate import Accelerator
 from accelerate.logging import get_logger
 
 from dataset_builders.label_space import LabelSpace
+from modeling_ddrnet import DDRNetForSemanticSegmentation
 
 from .checkpointing import LABELS_FILE, MODEL_VERSIONS, TrainerState, save_pretrained_atomically
 from .cli import UserInputError
@@ -44,23 +45,49 @@ class TrainingDiverged(UserInputError):
     """Too many optimizer steps in a row had non-finite gradients."""
 
 
-def poly_schedule(max_steps: int, power: float = 0.9) -> Callable[[int], float]:
-    """The original per-iteration schedule: `lr = base_lr * (1 - step / max_steps) ** power`."""
+def poly_schedule(
+    max_steps: int, power: float = 0.9, warmup_steps: int = 0, warmup_start_factor: float = 0.1
+) -> Callable[[int], float]:
+    """The original per-iteration schedule, `lr = base_lr * (1 - step / max_steps) ** power`, after an optional
+    linear warmup from `warmup_start_factor * base_lr` to `base_lr` over the first `warmup_steps` steps; with a
+    warmup, the poly decay runs over the remaining `max_steps - warmup_steps` steps."""
+    decay_steps = max_steps - warmup_steps
 
     def factor(step: int) -> float:
-        return (1.0 - min(step, max_steps) / max_steps) ** power
+        if step < warmup_steps:
+            return warmup_start_factor + (1.0 - warmup_start_factor) * step / warmup_steps
+        return (1.0 - min(step - warmup_steps, decay_steps) / decay_steps) ** power
 
     return factor
 
 
+def head_parameters(model: DDRNetForSemanticSegmentation) -> list[torch.nn.Parameter]:
+    """The parameters that an ImageNet backbone does not provide: the pyramid pooling module and the heads."""
+    heads = [model.ddrnet.dappm, model.decode_head, model.aux_head]
+    return [parameter for module in heads if module is not None for parameter in module.parameters()]
+
+
 def sgd_with_momentum_buffers(
-    model: torch.nn.Module, learning_rate: float, momentum: float, weight_decay: float
+    model: DDRNetForSemanticSegmentation,
+    learning_rate: float,
+    momentum: float,
+    weight_decay: float,
+    head_lr_multiplier: float = 1.0,
 ) -> torch.optim.SGD:
-    """The original optimizer (fused SGD). Momentum buffers exist from the start, so that a skipped first step
-    leaves them well defined (the fused kernel would otherwise create them uninitialized)."""
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=learning_rate, momentum=momentum, weight_decay=weight_decay, fused=True
-    )
+    """The original optimizer (fused SGD), with the heads and DAPPM in a second parameter group at
+    `head_lr_multiplier` times the backbone's learning rate when the multiplier is not 1.
+
+    Momentum buffers exist from the start, so that a skipped first step leaves them well defined (the fused kernel
+    would otherwise create them uninitialized)."""
+    if head_lr_multiplier == 1.0:
+        groups = [{"params": list(model.parameters())}]
+    else:
+        heads = {id(parameter) for parameter in head_parameters(model)}
+        groups = [
+            {"params": [p for p in model.parameters() if id(p) not in heads], "lr": learning_rate},
+            {"params": head_parameters(model), "lr": learning_rate * head_lr_multiplier},
+        ]
+    optimizer = torch.optim.SGD(groups, lr=learning_rate, momentum=momentum, weight_decay=weight_decay, fused=True)
     for group in optimizer.param_groups:
         for parameter in group["params"]:
             optimizer.state[parameter]["momentum_buffer"] = torch.zeros_like(parameter)
@@ -101,10 +128,25 @@ def check_training_arguments(args: argparse.Namespace, parser: argparse.Argument
         )
     if not math.isfinite(args.learning_rate) or args.learning_rate <= 0:
         parser.error(f"--learning_rate must be a positive number, got {args.learning_rate}")
+    if args.warmup_steps < 0:
+        parser.error(f"--warmup_steps must be >= 0, got {args.warmup_steps}")
+    for name, low, high, closed in (
+        ("ema_decay", 0.0, 1.0, False),
+        ("warmup_start_factor", 0.0, 1.0, True),
+        ("rare_class_probability", 0.0, 1.0, True),
+        ("color_jitter", 0.0, 1.0, False),
+    ):
+        value = getattr(args, name)
+        if not (low <= value <= high if closed else low <= value < high):
+            parser.error(f"--{name} must be in [{low:g}, {high:g}{']' if closed else ')'}, got {value}")
+    if not (math.isfinite(args.head_lr_multiplier) and args.head_lr_multiplier > 0):
+        parser.error(f"--head_lr_multiplier must be a positive number, got {args.head_lr_multiplier}")
 
 
+# The resolved options of a run (a recipe that `--config` replays), in its --output_dir.
+TRAIN_CONFIG = "train_config.yaml"
 # What a training run writes into its --output_dir (and --overwrite_output_dir replaces); nothing else is touched.
-RUN_OUTPUTS = ("checkpoints", "last_model", "best_model", MODEL_VERSIONS, "logs")
+RUN_OUTPUTS = ("checkpoints", "last_model", "best_model", MODEL_VERSIONS, "logs", TRAIN_CONFIG)
 
 
 def prepare_output_dir(output_dir: Path, overwrite: bool, resuming: bool) -> None:
@@ -119,7 +161,7 @@ def prepare_output_dir(output_dir: Path, overwrite: bool, resuming: bool) -> Non
             )
         for name in previous:
             path = output_dir / name
-            path.unlink() if path.is_symlink() else shutil.rmtree(path)
+            path.unlink() if path.is_symlink() or path.is_file() else shutil.rmtree(path)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=output_dir):

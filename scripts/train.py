@@ -3,9 +3,15 @@
 
 The defaults are the original recipe: SGD (lr 0.01, momentum 0.9, weight decay 5e-4), poly schedule (power 0.9),
 1024x1024 crops of images scaled to 2048 * [0.5, 2.0] on the long side, random flips, batch 8 per device, OHEM
-cross entropy with the Cityscapes class weights and an auxiliary head weighted 0.4, 484 epochs.
+cross entropy with the Cityscapes class weights and an auxiliary head weighted 0.4, 484 epochs. Recipes in
+configs/recipes/ (`--config FILE`) hold the paper's settings per variant, a fine-tuning recipe and a "plus" recipe
+with the techniques the original leaves off (EMA of the weights, warmup, a higher learning rate for the heads,
+rare-class crops, colour jitter); flags on the command line override a recipe's values. Every run writes its
+resolved options to <output_dir>/train_config.yaml, which `--config` replays.
 
 Examples:
+    accelerate launch scripts/train.py --config configs/recipes/cityscapes-plus.yaml \\
+        --model_name_or_path checkpoints/ddrnet-23-slim-imagenet --data_dir /data/cityscapes --output_dir outputs/plus
     accelerate launch --config_file configs/accelerate/single_gpu.yaml scripts/train.py \\
         --variant ddrnet-23-slim --data_dir /data/cityscapes --output_dir outputs/ddrnet-23-slim --mixed_precision fp16
     accelerate launch --config_file configs/accelerate/multi_gpu.yaml scripts/train.py \\
@@ -44,7 +50,9 @@ from ddrnet_toolkit.dataset_options import (
     load_dataset_from_arguments,
 )
 from ddrnet_toolkit.model_loading import check_model_folder
+from ddrnet_toolkit.recipes import add_config_argument, parse_args_with_config, resolved_recipe, write_recipe
 from ddrnet_toolkit.training import (
+    TRAIN_CONFIG,
     LossMeter,
     NonFiniteGuard,
     PeriodicEvaluation,
@@ -60,6 +68,7 @@ from ddrnet_toolkit.training import (
     prepare_output_dir,
     sgd_with_momentum_buffers,
 )
+from ddrnet_toolkit.weight_averaging import WeightAverage
 from modeling_ddrnet import (
     VARIANTS,
     DDRNetConfig,
@@ -71,8 +80,9 @@ from modeling_ddrnet.configuration_ddrnet import NAMED_CLASS_WEIGHTS
 logger = get_logger(__name__)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_argument(parser)
     model = parser.add_argument_group("model")
     start = model.add_mutually_exclusive_group()
     start.add_argument("--variant", choices=list(VARIANTS), default=None, help="Train from scratch (default 23-slim).")
@@ -116,6 +126,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     optim.add_argument("--max_nonfinite_steps", type=int, default=20, help="Stop after this many bad steps in a row.")
     optim.add_argument("--seed", type=int, default=304)
 
+    extras = parser.add_argument_group("techniques beyond the paper's recipe (all off by default)")
+    extras.add_argument(
+        "--ema_decay",
+        type=float,
+        default=0.0,
+        help="Keep an exponential moving average of the weights with this decay (e.g. 0.9999; 0: off); the average "
+        "is what is evaluated and saved as best_model/last_model.",
+    )
+    extras.add_argument("--warmup_steps", type=int, default=0, help="Linear warmup steps before the poly decay.")
+    extras.add_argument(
+        "--warmup_start_factor", type=float, default=0.1, help="Warmup starts at this fraction of the learning rate."
+    )
+    extras.add_argument(
+        "--head_lr_multiplier",
+        type=float,
+        default=1.0,
+        help="Learning rate of DAPPM and the heads relative to the backbone's (10 over an ImageNet backbone).",
+    )
+    extras.add_argument(
+        "--rare_class_probability",
+        type=float,
+        default=0.0,
+        help="Probability that a crop is placed around a class drawn uniformly from those in the image.",
+    )
+    extras.add_argument(
+        "--color_jitter", type=float, default=0.0, help="Brightness, contrast and saturation jitter strength (0.5)."
+    )
+
     speed = parser.add_argument_group("speed")
     speed.add_argument("--channels_last", action="store_true", help="NHWC memory format (faster with AMP on GPUs).")
     speed.add_argument("--compile", action="store_true", help="torch.compile the model.")
@@ -138,7 +176,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--logging_steps", type=int, default=20)
     run.add_argument("--num_eval_images_to_log", type=int, default=4)
     run.add_argument("--report_to", default="tensorboard", help="accelerate tracker(s), or 'none'.")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parse_args_with_config(parser, argv)
     check_dataset_arguments(args, parser)
     check_training_arguments(args, parser)
     return args
@@ -165,7 +208,12 @@ def main(argv: list[str] | None = None) -> int:
         dataset = load_dataset_from_arguments(args)
     train_split, eval_split = select_splits(dataset.splits, args.train_split, args.eval_split)
     augmentation = TrainAugmentation(
-        tuple(args.crop_size), args.base_size, tuple(args.scale_range), ignore_index=dataset.label_space.ignore_index
+        tuple(args.crop_size),
+        args.base_size,
+        tuple(args.scale_range),
+        ignore_index=dataset.label_space.ignore_index,
+        rare_class_probability=args.rare_class_probability,
+        color_jitter=args.color_jitter,
     )
     pin_memory = accelerator.device.type == "cuda"
     train_loader = train_dataloader(
@@ -181,13 +229,27 @@ def main(argv: list[str] | None = None) -> int:
         model = model.to(memory_format=torch.channels_last)
 
     # Optimizer and schedule.
-    optimizer = sgd_with_momentum_buffers(model, args.learning_rate, args.momentum, args.weight_decay)
+    optimizer = sgd_with_momentum_buffers(
+        model, args.learning_rate, args.momentum, args.weight_decay, args.head_lr_multiplier
+    )
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
     if args.compile:
         model = torch.compile(model)
     plan = TrainingPlan.from_arguments(args, len(train_loader))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_schedule(plan.max_train_steps, args.poly_power))
+    if args.warmup_steps >= plan.max_train_steps:
+        raise UserInputError(
+            f"--warmup_steps {args.warmup_steps} leaves no step for the learning-rate decay of this "
+            f"{plan.max_train_steps}-step run: lower it"
+        )
+    schedule = poly_schedule(plan.max_train_steps, args.poly_power, args.warmup_steps, args.warmup_start_factor)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     accelerator.register_for_checkpointing(scheduler)
+    # The average of the weights, when asked for, is the model that is evaluated and saved.
+    unwrapped = accelerator.unwrap_model(model)
+    average = WeightAverage(unwrapped, args.ema_decay) if args.ema_decay > 0 else None
+    if average is not None:
+        accelerator.register_for_checkpointing(average)
+    published = average.model if average is not None else unwrapped
     effective_batch = args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
     logger.info(
         f"{len(train_split)} training images, {plan.steps_per_epoch} steps per epoch, {plan.max_train_steps} steps "
@@ -198,21 +260,23 @@ def main(argv: list[str] | None = None) -> int:
 
     # Resume: a finished run stays as it is.
     checkpoints_dir = output_dir / "checkpoints"
-    architecture = architecture_of(accelerator.unwrap_model(model).config)
+    architecture = architecture_of(unwrapped.config)
     state = start_or_resume(args, accelerator, plan, architecture, checkpoints_dir, scheduler)
     if state.global_step >= plan.max_train_steps:
         logger.info(f"The run in {output_dir} ended at step {state.global_step}: nothing to do")
         end_run(accelerator)
         return 0
 
-    record = training_record(args, effective_batch, dataset, accelerator.unwrap_model(model).config)
+    record = training_record(args, effective_batch, dataset, unwrapped.config)
+    if accelerator.is_main_process:
+        replay = f"accelerate launch scripts/train.py --config {output_dir / TRAIN_CONFIG} --output_dir NEW_FOLDER"
+        write_recipe(resolved_recipe(args), output_dir / TRAIN_CONFIG, f"Every option of this run. Replay:\n{replay}")
     if args.report_to != "none":
         # TensorBoard's hyperparameter view takes numbers, strings and booleans only.
         hyperparameters = {k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in vars(args).items()}
         accelerator.init_trackers("ddrnet", config={**hyperparameters, "effective_batch_size": effective_batch})
 
     # Training loop.
-    unwrapped = accelerator.unwrap_model(model)
     evaluation = None
     if eval_split is not None:
         evaluation = PeriodicEvaluation.from_arguments(args, eval_split, dataset, record)
@@ -245,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
             if not accelerator.sync_gradients:
                 continue
             scheduler.step()
+            if average is not None:
+                average.update(unwrapped)
             state.global_step += 1
             progress.update(1)
             losses.add(outputs)
@@ -252,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
             is_logging_step = state.global_step % args.logging_steps == 0 or state.global_step == plan.max_train_steps
             if is_logging_step:  # the only host synchronization of the loop
                 logs = {**losses.read(state.global_step), "learning_rate": scheduler.get_last_lr()[0]}
+                if len(optimizer.param_groups) > 1:
+                    logs["learning_rate_heads"] = scheduler.get_last_lr()[1]
                 accelerator.log({f"train/{k}": v for k, v in logs.items()}, step=state.global_step)
                 progress.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['learning_rate']:.5f}")
                 logger.info(
@@ -261,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 guard.raise_if_diverged(state.global_step)
             if evaluation and (state.global_step % plan.eval_steps == 0 or state.global_step == plan.max_train_steps):
-                evaluation(unwrapped, image_processor, accelerator, state)
+                evaluation(published, image_processor, accelerator, state)
             stopping = preemption.should_stop(at_sync_point=is_logging_step)
             if state.global_step % plan.checkpointing_steps == 0 or stopping:
                 guard.raise_if_diverged(state.global_step)
@@ -281,9 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     if state.global_step % plan.checkpointing_steps != 0:
         save_checkpoint(accelerator, checkpoints_dir, state, args.checkpoints_total_limit)
     if evaluation is None and accelerator.is_main_process:
-        check_weights_finite(unwrapped, state.global_step)
+        check_weights_finite(published, state.global_step)
         extra = {"training_args.json": record, LABELS_FILE: dataset.label_space.to_labels_file()}
-        save_pretrained_atomically(unwrapped, image_processor, output_dir / "last_model", extra)
+        save_pretrained_atomically(published, image_processor, output_dir / "last_model", extra)
     check_replicas_identical(accelerator, unwrapped)
     end_run(accelerator)
     logger.info(
@@ -309,6 +377,7 @@ def start_or_resume(
         num_processes=accelerator.num_processes,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         architecture=architecture,
+        ema_decay=args.ema_decay,
     )
     if not args.resume_from_checkpoint:
         return state
@@ -396,8 +465,9 @@ def training_record(args: argparse.Namespace, effective_batch: int, dataset: Sel
         "variant", "model_name_or_path", "learning_rate", "momentum", "weight_decay", "poly_power",
         "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_train_steps",
         "crop_size", "base_size", "scale_range", "no_ohem", "seed", "mixed_precision", "train_split",
+        "ema_decay", "warmup_steps", "head_lr_multiplier", "rare_class_probability", "color_jitter",
     )  # fmt: skip
-    record = {key: getattr(args, key) for key in keys}
+    record = {"recipe": args.config, **{key: getattr(args, key) for key in keys}}
     record.update(dataset=dataset.name, num_labels=config.num_labels, effective_batch_size=effective_batch)
     record["class_weights"] = args.class_weights or ("cityscapes" if dataset.is_cityscapes else "none")
     if record["class_weights"] == "auto":

@@ -49,6 +49,16 @@ def synthetic_custom(tmp_path_factory):
     return make_synthetic_custom(tmp_path_factory.mktemp("synthetic_custom"), num_train=4, num_val=3, num_test=2)
 
 
+def load_script(name: str):
+    """scripts/<name>.py as a module, to call its `main` or `parse_args` in this process."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"{name}_script", REPO_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_script(script: str, *args: str, config: str | None = None, timeout: int = 600):
     """Run scripts/<script> in a subprocess, through `accelerate launch` when `config` names an accelerate config."""
     import subprocess

@@ -4,27 +4,19 @@ of varying sizes)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, tiny_config
+from conftest import load_script, tiny_config
 from PIL import Image
 
 from ddrnet_toolkit.cli import run_script
 from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
 
 CLASSES = ["background", "road", "lane_marking", "vehicle", "pedestrian", "sign"]
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_any_dataset", REPO_ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 TRAIN, EVAL, PREDICT, PUSH = (load_script(name) for name in ("train", "eval", "predict", "push_to_hub"))

@@ -4,7 +4,6 @@ they were."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import re
@@ -16,20 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, TINY_TRAINING_ARGS, tiny_config
+from conftest import TINY_TRAINING_ARGS, load_script, tiny_config
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from ddrnet_toolkit.cli import run_script
 from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_script", REPO_ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 TRAIN, EVAL = load_script("train"), load_script("eval")
 

@@ -9,7 +9,7 @@ import evaluate
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_TRAINING_ARGS, run_script
+from conftest import REPO_ROOT, TINY_TRAINING_ARGS, load_script, run_script
 from safetensors.torch import load_file
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -144,3 +144,62 @@ def test_eval_script_rejects_an_unlabelled_split(synthetic_root, tiny_model_dir,
         "test",
     )
     assert result.returncode == 1 and "not a labelled split" in result.stderr
+
+
+PLUS_RECIPE = str(REPO_ROOT / "configs" / "recipes" / "cityscapes-plus.yaml")
+# The plus recipe scaled down to 6 steps: a decay whose average moves within the run, and a 2-step warmup.
+PLUS_OVERRIDES = ("--config", PLUS_RECIPE, "--ema_decay", "0.9", "--warmup_steps", "2")
+SIX_STEPS = ("--max_train_steps", "6", "--eval_steps", "3", "--checkpointing_steps", "3")
+
+
+@pytest.fixture(scope="module")
+def plus_run(synthetic_root, tiny_model_dir, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("plus") / "run"
+    result = train(synthetic_root, tiny_model_dir, output_dir, *PLUS_OVERRIDES, *SIX_STEPS)
+    return output_dir, result
+
+
+def test_the_plus_recipe_publishes_the_average_of_the_weights_and_records_its_configuration(plus_run):
+    output_dir, result = plus_run
+    checkpoint = output_dir / "checkpoints" / "step_00000006"
+    average = torch.load(checkpoint / "custom_checkpoint_1.pkl", weights_only=True)
+    assert average["num_updates"] == 6 and average["decay"] == 0.9
+    published = load_file(output_dir / "last_model" / "model.safetensors")
+    trained = load_file(checkpoint / "model.safetensors")
+    for key, value in published.items():
+        assert torch.equal(value, average["weights"][key]), key
+    assert any(not torch.equal(value, trained[key]) for key, value in published.items())
+    # The run's resolved options replay it; the model card's record names the recipe and the techniques.
+    replayed = load_script("train").parse_args(["--config", str(output_dir / "train_config.yaml")])
+    assert (replayed.learning_rate, replayed.head_lr_multiplier, replayed.ema_decay) == (0.0075, 10.0, 0.9)
+    assert (replayed.crop_size, replayed.max_train_steps, replayed.output_dir) == ([64, 64], 6, str(output_dir))
+    record = json.loads((output_dir / "last_model" / "training_args.json").read_text())
+    assert record["recipe"] == PLUS_RECIPE and record["rare_class_probability"] == 0.5
+    assert record["color_jitter"] == 0.5 and record["warmup_steps"] == 2
+    assert {"train/learning_rate", "train/learning_rate_heads"} <= scalar_and_image_tags(output_dir / "logs")["scalars"]
+    assert "step 1/6 epoch 0" in result.stderr and "lr 0.004125" in result.stderr  # 0.0075 x (0.1 + 0.9 x 1 / 2)
+
+
+def test_resume_with_the_average_of_the_weights_is_bit_exact(plus_run, synthetic_root, tiny_model_dir, tmp_path):
+    output_dir, _ = plus_run
+    resumed = tmp_path / "run"
+    shutil.copytree(output_dir / "checkpoints", resumed / "checkpoints")
+    shutil.rmtree(resumed / "checkpoints" / "step_00000006")
+    train(synthetic_root, tiny_model_dir, resumed, *PLUS_OVERRIDES, *SIX_STEPS, "--resume_from_checkpoint", "latest")
+    uninterrupted = load_file(output_dir / "checkpoints" / "step_00000006" / "model.safetensors")
+    continued = load_file(resumed / "checkpoints" / "step_00000006" / "model.safetensors")
+    assert all(torch.equal(continued[key], value) for key, value in uninterrupted.items())
+    uninterrupted = torch.load(output_dir / "checkpoints" / "step_00000006" / "custom_checkpoint_1.pkl")
+    continued = torch.load(resumed / "checkpoints" / "step_00000006" / "custom_checkpoint_1.pkl")
+    assert continued["num_updates"] == uninterrupted["num_updates"] == 6
+    for key, value in uninterrupted["weights"].items():
+        assert torch.equal(continued["weights"][key], value), key
+
+    # Another decay cannot continue this average.
+    other = tmp_path / "other"
+    shutil.copytree(output_dir / "checkpoints", other / "checkpoints")
+    args = ["--model_name_or_path", str(tiny_model_dir), "--data_dir", str(synthetic_root), "--output_dir", str(other)]
+    args += ["--cache_dir", str(tmp_path / "cache"), *TINY_TRAINING_ARGS, *SIX_STEPS, "--resume_from_checkpoint"]
+    result = run_script("train.py", *args, "latest", *PLUS_OVERRIDES, "--ema_decay", "0.5")
+    assert result.returncode == 1
+    assert "was trained with --ema_decay 0.9, this run has 0.5" in result.stderr.strip().splitlines()[-1]

@@ -1,0 +1,290 @@
+"""Recipes (`--config`) and the training techniques they switch on: each technique's mechanics against a
+closed form or a measurement, the config file's precedence, errors and round trip."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import REPO_ROOT, load_script, tiny_config
+
+from ddrnet_toolkit.data import PAD_COLOUR, TrainAugmentation, jitter_colors
+from ddrnet_toolkit.recipes import read_recipe, resolved_recipe, write_recipe
+from ddrnet_toolkit.training import head_parameters, poly_schedule, sgd_with_momentum_buffers
+from ddrnet_toolkit.weight_averaging import WeightAverage
+from modeling_ddrnet import DDRNetForSemanticSegmentation
+
+RECIPES = REPO_ROOT / "configs" / "recipes"
+
+
+train_script = load_script("train")
+REQUIRED = ["--data_dir", "/data/cityscapes", "--output_dir", "/runs/out"]
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return train_script.parse_args([*REQUIRED, *argv])
+
+
+def parse_error(capsys, *argv: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        parse(*argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+# --- the config file ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_recipe_applies_its_values(path):
+    written = yaml.safe_load(path.read_text())
+    args = parse("--config", str(path))
+    for key, value in written.items():
+        assert getattr(args, key) == value, key
+
+
+def test_the_paper_recipes_differ_only_in_the_variant_and_keep_the_techniques_off():
+    slim, deep = (
+        yaml.safe_load((RECIPES / f"cityscapes-{v}.yaml").read_text()) for v in ("ddrnet-23-slim", "ddrnet-39")
+    )
+    assert {k for k in slim if slim[k] != deep.get(k)} == {"variant"}
+    args = parse("--config", str(RECIPES / "cityscapes-ddrnet-23.yaml"))
+    assert (args.ema_decay, args.warmup_steps, args.head_lr_multiplier) == (0.0, 0, 1.0)
+    assert (args.rare_class_probability, args.color_jitter) == (0.0, 0.0)
+    assert (args.learning_rate, args.per_device_train_batch_size, args.num_train_epochs) == (0.01, 6, 484)
+
+
+def test_command_line_flags_override_the_file(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("variant: ddrnet-23\nlearning_rate: 0.02\ncrop_size: [512, 256]\nno_ohem: true\n")
+    from_file = parse("--config", str(recipe))
+    assert (from_file.variant, from_file.learning_rate, from_file.crop_size, from_file.no_ohem) == (
+        "ddrnet-23",
+        0.02,
+        [512, 256],
+        True,
+    )
+    overridden = parse("--config", str(recipe), "--learning_rate", "0.05", "--model_name_or_path", "/models/m")
+    assert overridden.learning_rate == 0.05 and overridden.crop_size == [512, 256]
+    # A flag that excludes a file's option replaces it: the file's variant gives way to the model folder.
+    assert overridden.model_name_or_path == "/models/m" and overridden.variant is None
+    # Without --config, the parser's own defaults.
+    assert parse().learning_rate == 0.01 and parse().variant is None
+
+
+def test_a_file_may_give_the_required_output_dir(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("output_dir: /runs/from_file\ndata_dir: /data\n")
+    args = train_script.parse_args(["--config", str(recipe)])
+    assert args.output_dir == "/runs/from_file"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("learnig_rate: 0.1\n", "line 1: unknown option 'learnig_rate' (did you mean 'learning_rate'?)"),
+        ("seed: 1\nema_decy: 0.9\n", "line 2: unknown option 'ema_decy' (did you mean 'ema_decay'?)"),
+        ("crop_size: 512\n", "crop_size takes a list of 2 values, got 512"),
+        ("learning_rate: [0.1, 0.2]\n", "learning_rate takes one value, got a list"),
+        ("per_device_train_batch_size: 2.5\n", "per_device_train_batch_size: invalid value 2.5"),
+        ("class_weights: imagenet\n", "class_weights: invalid choice 'imagenet'"),
+        ("no_ohem: yes please\n", "no_ohem is a switch: true or false, got 'yes please'"),
+        ("overwrite_output_dir: true\n", "'overwrite_output_dir' acts on the output folder"),
+        ("variant: ddrnet-23\nmodel_name_or_path: /m\n", "variant and model_name_or_path cannot both be set"),
+        ("seed: 1\nseed: 2\n", "line 2: 'seed' is given twice"),
+        ("- seed\n", "a recipe is a mapping of option names to values"),
+        ("seed: [1\n", "not valid YAML"),
+    ],
+)
+def test_a_bad_recipe_is_one_line_naming_the_file(tmp_path, capsys, text, message):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(text)
+    line = parse_error(capsys, "--config", str(recipe))
+    assert str(recipe) in line and message in line
+
+
+def test_a_missing_recipe_is_named(tmp_path, capsys):
+    line = parse_error(capsys, "--config", str(tmp_path / "nowhere.yaml"))
+    assert line.endswith(f"--config {tmp_path / 'nowhere.yaml'}: No such file or directory")
+
+
+def test_the_resolved_configuration_replays_the_run(tmp_path):
+    args = parse("--config", str(RECIPES / "cityscapes-plus.yaml"), "--learning_rate", "0.03", "--overwrite_output_dir")
+    recorded = tmp_path / "train_config.yaml"
+    write_recipe(resolved_recipe(args), recorded, "a comment\nover two lines")
+    assert recorded.read_text().startswith("# a comment\n# over two lines\n")
+    replayed = train_script.parse_args(["--config", str(recorded)])
+    # Everything but the flags that act on the output folder (never replayed) and the file name itself.
+    expected = {k: v for k, v in vars(args).items() if k not in ("config", "overwrite_output_dir")}
+    assert {k: v for k, v in vars(replayed).items() if k not in ("config", "overwrite_output_dir")} == expected
+    assert replayed.overwrite_output_dir is False and replayed.learning_rate == 0.03
+    assert read_recipe(recorded, train_script.build_parser())["ema_decay"] == 0.9999
+
+
+# --- schedule and parameter groups -------------------------------------------------------------------------------
+
+
+def test_warmup_then_poly_at_chosen_steps():
+    factor = poly_schedule(max_steps=110, power=0.9, warmup_steps=10, warmup_start_factor=0.1)
+    assert factor(0) == pytest.approx(0.1)
+    assert factor(5) == pytest.approx(0.1 + 0.9 * 5 / 10)
+    assert factor(10) == pytest.approx(1.0)
+    assert factor(60) == pytest.approx((1 - 50 / 100) ** 0.9)
+    assert factor(110) == 0.0 and factor(200) == 0.0
+    # Without warmup, the original schedule exactly.
+    plain = poly_schedule(max_steps=100, power=0.9)
+    assert [plain(s) for s in (0, 37, 100)] == [1.0, (1 - 37 / 100) ** 0.9, 0.0]
+
+
+def test_heads_learn_at_the_multiplied_rate_and_follow_the_schedule():
+    model = DDRNetForSemanticSegmentation(tiny_config())
+    optimizer = sgd_with_momentum_buffers(model, 0.01, 0.9, 5e-4, head_lr_multiplier=10)
+    backbone, heads = optimizer.param_groups
+    assert (backbone["lr"], heads["lr"]) == (0.01, pytest.approx(0.1))
+    head_ids = {id(p) for p in head_parameters(model)}
+    assert {id(p) for p in heads["params"]} == head_ids
+    assert {id(p) for p in backbone["params"]} == {id(p) for p in model.parameters()} - head_ids
+    head_names = [name for name, parameter in model.named_parameters() if id(parameter) in head_ids]
+    assert all(name.startswith(("ddrnet.dappm.", "decode_head.", "aux_head.")) for name in head_names)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_schedule(10, 0.9, 2, 0.1))
+    assert scheduler.get_last_lr() == pytest.approx([0.001, 0.01])
+    for _ in range(6):
+        optimizer.step()
+        scheduler.step()
+    expected = (1 - 4 / 8) ** 0.9
+    assert scheduler.get_last_lr() == pytest.approx([0.01 * expected, 0.1 * expected])
+    # A multiplier of 1 keeps the original single group.
+    assert len(sgd_with_momentum_buffers(model, 0.01, 0.9, 5e-4).param_groups) == 1
+
+
+# --- the average of the weights ----------------------------------------------------------------------------------
+
+
+def test_the_average_equals_the_closed_form_and_handles_batchnorm():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 1), torch.nn.BatchNorm2d(3))
+    decay = 0.7
+    average = WeightAverage(model, decay)
+    history = []
+    for step in range(1, 6):
+        with torch.no_grad():
+            for tensor in model.state_dict().values():
+                if tensor.is_floating_point():
+                    tensor.copy_(torch.randn_like(tensor))
+        model[1].num_batches_tracked.fill_(step * 3)
+        history.append({k: v.clone() for k, v in model.state_dict().items()})
+        average.update(model)
+        n = len(history)
+        for key, value in average.model.state_dict().items():
+            if not value.is_floating_point():
+                assert value.item() == step * 3  # copied, not averaged
+                continue
+            closed_form = sum((1 - decay) * decay ** (n - k) * history[k - 1][key] for k in range(1, n + 1))
+            torch.testing.assert_close(value, closed_form / (1 - decay**n), rtol=1e-5, atol=1e-6, msg=key)
+    # The running statistics are averaged like the weights.
+    assert "1.running_var" in history[0] and not torch.equal(average.model[1].running_var, model[1].running_var)
+    # The averaged copy is frozen and separate from the trained model.
+    assert not any(p.requires_grad for p in average.model.parameters())
+    assert average.model[0].weight.data_ptr() != model[0].weight.data_ptr()
+
+
+def test_the_first_average_is_the_weights_and_the_state_round_trips():
+    model = DDRNetForSemanticSegmentation(tiny_config())
+    average = WeightAverage(model, 0.9999)
+    average.update(model)
+    for key, value in model.state_dict().items():
+        assert torch.equal(average.model.state_dict()[key], value), key
+    restored = WeightAverage(DDRNetForSemanticSegmentation(tiny_config()), 0.9999)
+    restored.load_state_dict(average.state_dict())
+    assert restored.num_updates == 1
+    for key, value in average.model.state_dict().items():
+        assert torch.equal(restored.model.state_dict()[key], value), key
+    with pytest.raises(ValueError, match="decay 0.9999"):
+        WeightAverage(model, 0.99).load_state_dict(average.state_dict())
+
+
+# --- rare-class crops and colour jitter --------------------------------------------------------------------------
+
+
+def rare_class_scene() -> np.ndarray:
+    """A 512 x 512 label: class 0 everywhere, class 7 in one 24 x 24 square (0.2 % of the pixels)."""
+    label = np.zeros((512, 512), dtype=np.uint8)
+    label[400:424, 60:84] = 7
+    return label
+
+
+def share_of_crops_with_the_rare_class(probability: float, draws: int = 600) -> float:
+    augmentation = TrainAugmentation((128, 128), 512, (1.0, 1.0), flip=False, rare_class_probability=probability)
+    label = rare_class_scene()
+    image = np.zeros((512, 512, 3), dtype=np.uint8)
+    hits = 0
+    for draw in range(draws):
+        _, labels, _ = augmentation(image, label, np.random.default_rng([5, draw]))
+        hits += bool((labels == 7).any())
+    return hits / draws
+
+
+def test_rare_class_crops_are_biased_towards_the_rare_class():
+    uniform, biased, always = (share_of_crops_with_the_rare_class(p) for p in (0.0, 0.5, 1.0))
+    # A uniform crop holds the square when its top is in [273, 384] and its left in [0, 83], of 385 x 385 offsets.
+    expected_uniform = (112 / 385) * (84 / 385)
+    # Always: class 7 is drawn half the time (2 classes present), and the crop then holds it for sure.
+    expected_always = 0.5 + 0.5 * expected_uniform
+    expected_biased = (expected_uniform + expected_always) / 2
+    for measured, expected in ((uniform, expected_uniform), (biased, expected_biased), (always, expected_always)):
+        assert measured == pytest.approx(expected, abs=0.06)  # 600 draws: a standard deviation of 0.02 at most
+    assert always > 6 * uniform
+
+
+def test_rare_class_crops_are_deterministic_per_draw_and_keep_the_original_draws_when_off():
+    augmentation = TrainAugmentation((96, 96), 256, (0.5, 2.0), rare_class_probability=0.7, color_jitter=0.4)
+    label = rare_class_scene()
+    image = np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    first = augmentation(image, label, np.random.default_rng([1, 42]))
+    second = augmentation(image, label, np.random.default_rng([1, 42]))
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    plain, off = TrainAugmentation((96, 96), 256), TrainAugmentation((96, 96), 256, rare_class_probability=0.0)
+    for draw in range(20):
+        expected = plain(image, label, np.random.default_rng([1, draw]))
+        produced = off(image, label, np.random.default_rng([1, draw]))
+        assert all(np.array_equal(a, b) for a, b in zip(expected, produced, strict=True))
+
+
+def test_an_all_ignored_label_still_gives_a_crop():
+    augmentation = TrainAugmentation((64, 64), 128, (1.0, 1.0), rare_class_probability=1.0)
+    label = np.full((128, 128), 255, dtype=np.uint8)
+    pixels, labels, valid = augmentation(np.zeros((128, 128, 3), np.uint8), label, np.random.default_rng(0))
+    assert pixels.shape == (64, 64, 3) and (labels == 255).all() and valid == (64, 64)
+
+
+def test_color_jitter_factors():
+    rng = np.random.default_rng(0)
+    image = rng.integers(30, 220, (16, 16, 3), dtype=np.uint8)
+    assert np.abs(jitter_colors(image, np.ones(3)).astype(int) - image).max() <= 1
+    brighter = jitter_colors(image, np.array([1.2, 1.0, 1.0])).astype(float)
+    assert brighter.mean() == pytest.approx(np.clip(image * 1.2, 0, 255).mean(), abs=0.6)
+    grey = jitter_colors(image, np.array([1.0, 1.0, 0.0]))
+    assert np.abs(grey.astype(int) - grey[..., :1]).max() <= 1  # no saturation: R = G = B
+    flat = jitter_colors(image, np.array([1.0, 0.0, 1.0]))
+    assert flat.std() < 1.0  # no contrast: one grey level
+
+
+def test_color_jitter_leaves_the_padding_alone():
+    augmentation = TrainAugmentation((64, 64), 32, (1.0, 1.0), flip=False, color_jitter=0.9)
+    image = np.full((32, 32, 3), 200, dtype=np.uint8)
+    pixels, _, (valid_h, valid_w) = augmentation(image, np.zeros((32, 32), np.uint8), np.random.default_rng(3))
+    assert (valid_h, valid_w) == (32, 32)
+    assert (pixels[valid_h:] == PAD_COLOUR).all() and (pixels[:, valid_w:] == PAD_COLOUR).all()
+    assert not (pixels[:valid_h, :valid_w] == 200).all()  # the image itself was jittered
+
+
+def test_technique_arguments_are_checked(capsys):
+    for flag, value in (("--ema_decay", "1"), ("--rare_class_probability", "1.5"), ("--color_jitter", "-0.1")):
+        assert f"{flag} must be in" in parse_error(capsys, flag, value)
+    assert "--head_lr_multiplier must be a positive number" in parse_error(capsys, "--head_lr_multiplier", "0")
+    assert "--warmup_steps must be >= 0" in parse_error(capsys, "--warmup_steps", "-1")
+    assert math.isclose(parse("--ema_decay", "0.999").ema_decay, 0.999)
