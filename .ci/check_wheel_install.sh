@@ -28,12 +28,13 @@ echo "== every script's --help"
 for script in scripts/*.py; do
     "$py" "$script" --help >/dev/null || { echo "$script --help failed"; exit 1; }
 done
-echo "== a tiny train, eval, predict and push"
+echo "== a tiny train (the plus recipe, scaled down), eval, predict and push"
 "$py" scripts/make_synthetic_cityscapes.py --output_dir data --num_train 4 --num_val 2 --num_test 1 --height 64 \
     --width 128
-"$py" scripts/train.py --variant ddrnet-23-slim --data_dir data --output_dir run --max_train_steps 2 \
-    --per_device_train_batch_size 2 --crop_size 64 64 --base_size 128 --num_workers 0 --eval_steps 2 \
-    --ohem_min_kept 500 --report_to none
+"$py" scripts/train.py --config configs/recipes/cityscapes-plus.yaml --warmup_steps 1 --data_dir data \
+    --output_dir run --max_train_steps 2 --per_device_train_batch_size 2 --crop_size 64 64 --base_size 128 \
+    --num_workers 0 --eval_steps 2 --ohem_min_kept 500 --report_to none
+test -f run/train_config.yaml
 "$py" scripts/eval.py --model_name_or_path run/best_model --data_dir data --output_file eval.json
 "$py" scripts/predict.py --model_name_or_path run/best_model --inputs data/leftImg8bit/val --output_dir predictions
 "$py" scripts/push_to_hub.py --model_name_or_path run/best_model --hub_dir hub --repo_id demo/wheel-check

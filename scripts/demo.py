@@ -8,7 +8,10 @@
 4. predict a few validation images (colour masks and overlays),
 5. publish the model with a model card to a local hub folder,
 then print where everything is and how to open TensorBoard. Every step is the command a user would type; each is
-printed before it runs.
+printed before it runs. `--config` trains with a recipe of configs/recipes/ (the demo's size flags still apply),
+and any flag the demo does not know goes to train.py as it is, e.g. to scale a recipe down to the demo's length:
+
+    python scripts/demo.py --config configs/recipes/cityscapes-plus.yaml --seed 1 --warmup_steps 20 --ema_decay 0.99
 """
 
 from __future__ import annotations
@@ -70,9 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max_train_steps", type=int, default=200)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--crop", type=int, default=None, help="Square training crop (default: 256, custom: 64).")
-    parser.add_argument("--learning_rate", type=float, default=0.02)
+    parser.add_argument(
+        "--learning_rate", type=float, default=None, help="Default 0.02, or the recipe's with --config."
+    )
     parser.add_argument("--variant", default="ddrnet-23-slim")
-    args = parser.parse_args(argv)
+    parser.add_argument("--config", default=None, help="A training recipe (configs/recipes/*.yaml).")
+    parser.add_argument("--seed", type=int, default=None, help="Training seed (default: train.py's or the recipe's).")
+    args, train_extra = parser.parse_known_args(argv)
+    if args.learning_rate is None and args.config is None:
+        args.learning_rate = 0.02
 
     output_dir = Path(args.output_dir).resolve()
     data_dir, model_dir = output_dir / "data", output_dir / "model"
@@ -89,14 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     train += ["--variant", args.variant, *data, "--output_dir", str(model_dir), "--overwrite_output_dir"]
     train += ["--max_train_steps", str(args.max_train_steps), "--per_device_train_batch_size", str(args.batch_size)]
     train += ["--crop_size", str(crop), str(crop), "--base_size", str(base_size)]
-    train += ["--learning_rate", str(args.learning_rate), "--eval_steps", str(eval_steps)]
+    train += ["--eval_steps", str(eval_steps)]
+    for flag in ("config", "learning_rate", "seed"):
+        if getattr(args, flag) is not None:
+            train += [f"--{flag}", str(getattr(args, flag))]
     train += ["--checkpointing_steps", str(eval_steps), "--logging_steps", "25", "--num_workers", "1"]
     train += ["--dataset_display_name", args.dataset]
     if custom:
         train += ["--class_weights", "auto", "--ohem_min_kept", str(args.batch_size * crop * crop // 4)]
     if use_gpu:
         train += ["--mixed_precision", "bf16" if torch.cuda.is_bf16_supported() else "fp16", "--channels_last"]
-    run(f"Train {args.variant} ({'GPU' if use_gpu else 'CPU'})", train)
+    run(f"Train {args.variant} ({'GPU' if use_gpu else 'CPU'})", [*train, *train_extra])
 
     best = str(model_dir / "best_model")
     results_file = output_dir / "eval_results.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_script
+from conftest import REPO_ROOT, run_script
 
 
 def test_demo_runs_every_step(tmp_path):
@@ -39,12 +39,17 @@ def test_demo_runs_every_step(tmp_path):
     assert "tensorboard --logdir" in result.stdout
 
 
-def test_demo_on_the_synthetic_custom_dataset(tmp_path):
+def test_demo_on_the_synthetic_custom_dataset_with_a_recipe(tmp_path):
     output_dir = tmp_path / "demo"
     arguments = ["--output_dir", str(output_dir), "--dataset", "synthetic-custom", "--num_train", "4"]
-    arguments += ["--num_val", "2", "--max_train_steps", "2", "--batch_size", "2"]
+    arguments += ["--num_val", "2", "--max_train_steps", "2", "--batch_size", "2", "--seed", "7"]
+    # A recipe, and flags the demo does not know, which go to train.py as they are.
+    arguments += ["--config", str(REPO_ROOT / "configs" / "recipes" / "finetune.yaml"), "--warmup_steps", "1"]
     result = run_script("demo.py", *arguments)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    record = json.loads((output_dir / "model" / "best_model" / "training_args.json").read_text())
+    assert record["recipe"].endswith("finetune.yaml") and record["seed"] == 7
+    assert (record["warmup_steps"], record["learning_rate"], record["ema_decay"]) == (1, 0.005, 0.999)
     results = json.loads((output_dir / "eval_results.json").read_text())
     assert list(results["per_category_iou"])[:2] == ["background", "road"]
     assert not (output_dir / "predictions" / "cityscapes").exists()
