@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
+
+from .cli import one_line
+from .images import replace_atomically
 
 CONFIG_OPTION = "config"
 # Flags that act on the output folder rather than describe the training: a recipe neither sets nor records them,
@@ -87,7 +88,7 @@ def read_recipe(path: Path, parser: argparse.ArgumentParser) -> dict:
     try:
         document = yaml.compose(text)
     except yaml.YAMLError as error:
-        raise RecipeError(f"--config {path}: not valid YAML: {' '.join(str(error).split())}") from error
+        raise RecipeError(f"--config {path}: not valid YAML: {one_line(error)}") from error
     if document is None:
         return {}
     if not isinstance(document, yaml.MappingNode):
@@ -159,6 +160,4 @@ def resolved_recipe(args: argparse.Namespace) -> dict:
 def write_recipe(values: dict, path: Path, comment: str) -> None:
     """Write a recipe atomically (a half-written file is never read back as a recipe)."""
     text = "".join(f"# {line}\n" for line in comment.splitlines()) + yaml.safe_dump(values, sort_keys=False)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}-", delete=False) as file:
-        file.write(text)
-    os.replace(file.name, path)
+    replace_atomically(path, lambda temporary: temporary.write_text(text))
