@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -97,16 +99,24 @@ def writable_file(path: str | Path, option: str) -> Path:
     return path
 
 
-def replace_atomically(path: Path, write) -> None:
-    """Call `write(temporary_path)` and rename the result onto `path`; on failure remove the temporary file."""
+@contextmanager
+def written_atomically(path: Path) -> Iterator[Path]:
+    """A temporary file beside `path` to write, renamed onto `path` when the block ends without error and removed
+    when it fails."""
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(descriptor)
     try:
-        write(Path(temporary))
+        yield Path(temporary)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def replace_atomically(path: Path, write) -> None:
+    """Call `write(temporary_path)` and rename the result onto `path`; on failure remove the temporary file."""
+    with written_atomically(path) as temporary:
+        write(temporary)
 
 
 def save_png(array: np.ndarray, path: Path) -> None:

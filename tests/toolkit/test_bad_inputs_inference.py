@@ -174,7 +174,7 @@ def text_as_png(env: Env) -> None:
     (env.tmp / "in" / "notes.png").write_text("not an image\n")
 
 
-def video(env: Env) -> None:
+def undecodable_video(env: Env) -> None:
     (env.tmp / "in").mkdir()
     (env.tmp / "in" / "drive.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
 
@@ -373,11 +373,12 @@ SCRIPT_CASES = [
         check=check_nothing_predicted,
     ),
     Case(
-        "predict-video-refused-by-suffix",
-        video,
+        "predict-undecodable-video-refused",
+        undecodable_video,
         [*PREDICT, "--inputs", "{tmp}/in/drive.mp4"],
         1,
-        r"--inputs .*drive\.mp4: not an image file .*suffix \.mp4",
+        r"nothing was predicted: .*drive\.mp4: cannot be decoded as a video \(Invalid data found",
+        check=check_nothing_predicted,
     ),
     Case(
         "predict-decompression-bomb",
