@@ -1,4 +1,5 @@
-"""Publish a trained model as a Hub-style repository folder: weights, configs, remote code and a model card."""
+"""Publish a trained model as a Hub-style repository folder: weights, configs, remote code, a model card, and a
+Gradio demo (app.py, requirements.txt, example images) that makes the same folder a Space."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +30,14 @@ from .data import normalize
 from .images import read_rgb_image
 from .inference import predict_probabilities
 from .model_loading import load_trained_model, read_json_file
+from .space_app import (
+    APP_FILE,
+    APP_TEMPLATE,
+    GRADIO_SDK_VERSION,
+    REQUIREMENTS_FILE,
+    requirements_text,
+    written_by_push,
+)
 from .visualization import colorize, model_palette, overlay
 
 MODEL_PACKAGE_DIR = Path(modeling_ddrnet.__file__).parent
@@ -41,6 +51,13 @@ MODEL_AUTO_MAP = {
 }
 PROCESSOR_AUTO_MAP = {"AutoImageProcessor": "image_processing_ddrnet.DDRNetImageProcessor"}
 SAMPLE_IMAGE = "sample_prediction.png"
+# The demo's example images: the --sample_image first, then the --example_images, as ddrnet_example_<n>.jpg (the
+# name app.py looks for). A few, downscaled and JPEG-compressed, so that they add little to the repo.
+EXAMPLE_IMAGE = "ddrnet_example_{}.jpg"
+EXAMPLE_IMAGES = re.compile(r"ddrnet_example_\d+\.jpg")
+MAX_EXAMPLE_IMAGES = 4
+EXAMPLE_MAX_SIDE = 1024
+EXAMPLE_JPEG_QUALITY = 90
 # The files a push writes, and so the only ones a later push may replace or remove; anything else in the repo
 # folder (a LICENSE, .gitattributes, notes) belongs to the user and is kept.
 OWNED_FILES = frozenset(
@@ -54,15 +71,31 @@ OWNED_FILES = frozenset(
         "training_args.json",
         LABELS_FILE,
         SAMPLE_IMAGE,
+        APP_FILE,
+        REQUIREMENTS_FILE,
         *REMOTE_CODE_FILES,
     }
 )
+# Owned files with names a user may well have chosen before (their own Space app, their requirements): a push
+# owns one of them only while it carries the push's marker line (`written_by_push`).
+MARKED_FILES = frozenset({APP_FILE, REQUIREMENTS_FILE})
 SHARDED_WEIGHTS = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
 
 
 def is_owned(name: str) -> bool:
     """A file name this project writes into a hub repo folder."""
-    return name in OWNED_FILES or SHARDED_WEIGHTS.fullmatch(name) is not None
+    return name in OWNED_FILES or any(p.fullmatch(name) is not None for p in (SHARDED_WEIGHTS, EXAMPLE_IMAGES))
+
+
+def is_pushed_file(path: Path) -> bool:
+    """A file of a repo folder that a push wrote and a later push may replace or remove: an owned name and, for
+    app.py and requirements.txt, the push's marker line in it (else it is the user's)."""
+    return is_owned(path.name) and (path.name not in MARKED_FILES or written_by_push(path))
+
+
+def users_files(target: Path) -> set[str]:
+    """The names among `MARKED_FILES` that the user owns in `target`: a push must not write them."""
+    return {name for name in MARKED_FILES if (target / name).exists() and not is_pushed_file(target / name)}
 
 
 def repo_id_problem(repo_id: str) -> str | None:
@@ -125,11 +158,15 @@ def sync_folder(staging: Path, target: Path) -> RepoChanges:
     target.mkdir(parents=True, exist_ok=True)
     new = {p.name: p for p in staging.iterdir() if p.is_file()}
     present = {p.name: p for p in target.iterdir() if p.is_file() or p.is_symlink()}
-    old = {name: path for name, path in present.items() if is_owned(name)}
+    old = {name: path for name, path in present.items() if is_pushed_file(path)}
     changes = RepoChanges(kept=sorted(name for name in present if name not in old and name not in new))
     for name in new:
-        if not is_owned(name):  # a bug, not the user's mistake: every staged file must be one a later push owns
-            raise AssertionError(f"{name} is written to the hub folder but not listed in OWNED_FILES")
+        # Bugs, not the user's mistakes: every staged file must be one a later push owns, and none may replace a
+        # file of the user's (the caller leaves out the `users_files`).
+        if not is_pushed_file(new[name]):
+            raise AssertionError(f"{name} is written to the hub folder but not listed in OWNED_FILES or unmarked")
+        if name in present and name not in old:
+            raise AssertionError(f"{name} in {target} is the user's, but the push staged its own")
     for name, path in sorted(new.items()):
         if name not in old:
             changes.added.append(name)
@@ -152,7 +189,8 @@ def percent(value: float | None) -> str:
 def model_card(
     repo_id: str, model: DDRNetForSemanticSegmentation, results: dict | None, training: dict | None, has_sample: bool
 ) -> ModelCard:
-    """A model card with a model-index (when evaluation results exist), hyperparameters and per-class IoU."""
+    """A model card with a model-index (when evaluation results exist), hyperparameters and per-class IoU, and the
+    front matter of a Gradio Space (`sdk`, `sdk_version`, `app_file`), so the repo also runs its demo as a Space."""
     dataset_name = (results or {}).get("dataset", "cityscapes")
     eval_results = None
     if results and results.get("mean_iou") is not None:
@@ -177,6 +215,10 @@ def model_card(
         metrics=["mean_iou"],
         model_name=repo_id,
         eval_results=eval_results,
+        # Space settings: a model repo ignores them, a Space copy of the folder installs this Gradio and runs app.py.
+        sdk="gradio",
+        sdk_version=GRADIO_SDK_VERSION,
+        app_file=APP_FILE,
     )
     config = model.config
     parameters = sum(p.numel() for p in model.parameters()) / 1e6
@@ -205,6 +247,12 @@ def model_card(
         "```",
         "",
         "With the `modeling_ddrnet` package installed (`import modeling_ddrnet`), no remote code is needed.",
+        "",
+        "## Demo",
+        "",
+        f"`pip install -r {REQUIREMENTS_FILE} && python {APP_FILE}` in this folder serves a page on "
+        "http://127.0.0.1:7860: upload an image to see the overlay, the colour mask and the share of each class. "
+        "The folder also runs as a Gradio Space.",
         "",
     ]
     if has_sample:
@@ -256,6 +304,26 @@ def sample_picture(model: DDRNetForSemanticSegmentation, image_path: Path, palet
     return np.concatenate([image, colorize(prediction, palette), overlay(image, prediction, palette=palette)], axis=1)
 
 
+def example_pictures(paths: Sequence[str | Path]) -> list[Image.Image]:
+    """The demo's example images, read (a `UserInputError` names a bad file) and scaled down to `EXAMPLE_MAX_SIDE`;
+    the same file given twice counts once."""
+    unique = list(dict.fromkeys(Path(p).resolve() for p in paths))
+    if len(unique) > MAX_EXAMPLE_IMAGES:
+        raise UserInputError(
+            f"{len(unique)} example images (--sample_image and --example_images): at most {MAX_EXAMPLE_IMAGES}, "
+            "to keep the repo small"
+        )
+    pictures = []
+    for path in unique:
+        picture = Image.fromarray(read_rgb_image(path))
+        scale = EXAMPLE_MAX_SIDE / max(picture.size)
+        if scale < 1:
+            size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+            picture = picture.resize(size, Image.Resampling.LANCZOS)
+        pictures.append(picture)
+    return pictures
+
+
 def read_json(path: Path) -> dict | None:
     return read_json_file(path) if path.is_file() else None
 
@@ -299,13 +367,19 @@ def check_eval_results(results: dict, path: Path, model: DDRNetForSemanticSegmen
 
 
 def publish(
-    model_dir: str | Path, hub_dir: str | Path, repo_id: str, sample_image: str | Path | None = None
+    model_dir: str | Path,
+    hub_dir: str | Path,
+    repo_id: str,
+    sample_image: str | Path | None = None,
+    example_images: Sequence[str | Path] = (),
 ) -> tuple[Path, RepoChanges]:
     """Write `<hub_dir>/<repo_id>/` from a saved model folder; return the folder and what changed in it.
 
-    Everything is read and checked before the hub folder is touched. The new files are staged in a fresh temporary
-    folder beside the repo folder (removed afterwards), then moved in one by one; files of the repo folder that no
-    push writes (`is_owned`) are kept.
+    Besides the model and its card, the folder gets the Gradio demo: app.py, requirements.txt and the example
+    images (`sample_image` first, then `example_images`). Everything is read and checked before the hub folder is
+    touched. The new files are staged in a fresh temporary folder beside the repo folder (removed afterwards), then
+    moved in one by one; files of the repo folder that no push writes (`is_pushed_file`) are kept, and an app.py or
+    requirements.txt of the user's is neither replaced nor removed.
     """
     model_dir = Path(model_dir)
     target = repo_folder(hub_dir, repo_id)
@@ -323,6 +397,7 @@ def publish(
     training = read_json(model_dir / "training_args.json")
     palette = model_palette(model_dir, model.config.id2label)
     picture = sample_picture(model, Path(sample_image), palette) if sample_image is not None else None
+    examples = example_pictures([*([sample_image] if sample_image is not None else []), *example_images])
     if target.exists() and not target.is_dir():
         raise UserInputError(f"--repo_id {repo_id}: {target} exists and is not a folder")
 
@@ -341,6 +416,13 @@ def publish(
                 (staging / name).write_text(json.dumps(data, indent=2) + "\n")
         if picture is not None:
             Image.fromarray(picture).save(staging / SAMPLE_IMAGE)
+        for number, example in enumerate(examples, start=1):
+            example.save(staging / EXAMPLE_IMAGE.format(number), quality=EXAMPLE_JPEG_QUALITY)
+        keep = users_files(target) if target.is_dir() else set()
+        if APP_FILE not in keep:
+            shutil.copyfile(APP_TEMPLATE, staging / APP_FILE)
+        if REQUIREMENTS_FILE not in keep:
+            (staging / REQUIREMENTS_FILE).write_text(requirements_text())
         model_card(repo_id, model, results, training, picture is not None).save(staging / "README.md")
         changes = sync_folder(staging, target)
     finally:

@@ -117,6 +117,9 @@ def test_push_writes_a_card_and_loads_back_both_ways(synthetic_root, tiny_model_
         "image_processing_ddrnet.py",
         "sample_prediction.png",
         "eval_results.json",
+        "app.py",
+        "requirements.txt",
+        "ddrnet_example_1.jpg",
     } <= {p.name for p in repo.iterdir()}
     assert Image.open(repo / "sample_prediction.png").size == (3 * 128, 64)
 
