@@ -8,12 +8,16 @@ TORCH_VERSION ?= 2.13.0
 # Without an NVIDIA driver, pin the CPU build that pip finds locally instead of a multi-GB CUDA build.
 TORCH_SPEC := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo "torch" || echo "torch==$(TORCH_VERSION)")
 STAMP := $(VENV)/.installed
+# Debian's Chromium drives the demo app's browser test (Playwright cannot download its own browsers offline).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# The browser test's screenshot of the demo app lands here.
+export DDRNET_TEST_ARTIFACTS ?= $(abspath outputs/test-artifacts)
 
-.PHONY: install test lint wheel-check demo benchmark clean
+.PHONY: install browser test lint wheel-check demo benchmark clean
 
 install: $(STAMP)
 
@@ -24,7 +28,11 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-test: install wheel-check
+browser:
+	command -v chromium >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium)
+
+test: install browser wheel-check
 	$(BIN)/ruff check .
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m pytest -q tests

@@ -40,4 +40,5 @@ test -f run/train_config.yaml
 "$py" scripts/push_to_hub.py --model_name_or_path run/best_model --hub_dir hub --repo_id demo/wheel-check
 "$py" -c "import evaluate, ddrnet_toolkit; evaluate.load(ddrnet_toolkit.MEAN_IOU_METRIC_PATH)"
 test -f hub/demo/wheel-check/modeling_ddrnet.py
+test -f hub/demo/wheel-check/app.py && test -f hub/demo/wheel-check/requirements.txt
 echo "wheel install check passed"
