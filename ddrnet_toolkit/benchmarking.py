@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import datasets
@@ -25,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from dataset_builders.cityscapes import load_cityscapes
 from dataset_builders.cityscapes.labels import IGNORE_INDEX
 from dataset_builders.cityscapes.synthetic import make_synthetic_cityscapes
-from modeling_ddrnet import DDRNetConfig, DDRNetForSemanticSegmentation
+from modeling_ddrnet import VARIANTS, DDRNetConfig, DDRNetForSemanticSegmentation
 from modeling_ddrnet.fast_inference import prepare_for_inference
 
 from .data import (
@@ -40,6 +41,9 @@ from .data import (
 )
 from .evaluation import confusion_matrix as device_confusion_matrix
 from .mean_iou.mean_iou import confusion_matrix
+
+if TYPE_CHECKING:  # onnxruntime is imported only by the measurements that use it
+    from .quantization import Agreement
 
 INFERENCE_MODES = (
     "fp32",
@@ -153,18 +157,14 @@ def measure_inference(
     min_time: float,
     rounds: int = 2,
 ) -> list[Measurement]:
-    """Each mode timed `rounds` times, interleaved with the others, keeping its best time: on a shared, noisy
-    machine this keeps the ratios between modes honest."""
+    """Each mode timed `rounds` times, interleaved with the others (see `best_times`)."""
     steps, memory = {}, {}
     for mode in modes:
         reset_peak_memory(device)
         steps[mode] = inference_step(build_model(variant, device, training=False), mode, device, batch, height, width)
         steps[mode]()  # compiles where needed, outside the timing
         memory[mode] = peak_memory(device)
-    best = dict.fromkeys(modes, float("inf"))
-    for _ in range(rounds):
-        for mode in modes:
-            best[mode] = min(best[mode], time_callable(steps[mode], device, warmup, min_time))
+    best = best_times(steps, device, warmup, min_time, rounds)
     shape = f"{batch}x3x{height}x{width}"
     return [
         Measurement(
@@ -181,22 +181,123 @@ def measure_inference(
     ]
 
 
+def best_times(
+    steps: dict[str, Callable], device: torch.device, warmup: int, min_time: float, rounds: int
+) -> dict[str, float]:
+    """Seconds per call of each step, timed `rounds` times interleaved with the others, keeping its best time: on a
+    shared, noisy machine this keeps the ratios between steps honest."""
+    best = dict.fromkeys(steps, float("inf"))
+    for _ in range(rounds):
+        for name, step in steps.items():
+            best[name] = min(best[name], time_callable(step, device, warmup, min_time))
+    return best
+
+
+def onnxruntime_step(runtime: Callable[[torch.Tensor], torch.Tensor], batch: int, height: int, width: int) -> Callable:
+    """A closure running an `OnnxRuntimeLogits` on random pixels, logits upsampled to the input size as in the paper
+    (the graph stops at the logits, 1/8 of the input)."""
+    pixel_values = torch.from_numpy(
+        np.random.default_rng(0).standard_normal((batch, 3, height, width), dtype=np.float32)
+    )
+
+    def step():
+        return F.interpolate(runtime(pixel_values), size=(height, width), mode="bilinear", align_corners=False)
+
+    return step
+
+
 def measure_onnxruntime(variant: str, batch: int, height: int, width: int, warmup: int, min_time: float):
-    """onnxruntime (CPU) on the exported inference graph, upsampling excluded from the graph but timed here."""
-    from .onnx_export import export_onnx, onnx_session
+    """onnxruntime (CPU) on the exported inference graph, upsampling excluded from the graph but timed here. The
+    session gets torch's thread count (`OMP_NUM_THREADS`, `torch.set_num_threads`), so that the rows compare."""
+    from .onnx_export import OnnxRuntimeLogits, export_onnx
 
     model = build_model(variant, torch.device("cpu"), training=False)
     with tempfile.TemporaryDirectory() as tmp:
-        session = onnx_session(export_onnx(model, f"{tmp}/model.onnx", sample_size=(height, width)))
-        pixel_values = np.random.default_rng(0).standard_normal((batch, 3, height, width), dtype=np.float32)
-
-        def step():
-            logits = torch.from_numpy(session.run(["logits"], {"pixel_values": pixel_values})[0])
-            return F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
-
-        seconds = time_callable(step, torch.device("cpu"), warmup, min_time)
+        path = export_onnx(model, f"{tmp}/model.onnx", sample_size=(height, width))
+        runtime = OnnxRuntimeLogits(path, threads=torch.get_num_threads())
+        seconds = time_callable(onnxruntime_step(runtime, batch, height, width), torch.device("cpu"), warmup, min_time)
     shape = f"{batch}x3x{height}x{width}"
     return Measurement("inference", variant, "onnxruntime", "cpu", shape, seconds, batch / seconds)
+
+
+def variant_name(config: DDRNetConfig) -> str:
+    """The published variant whose widths and depths `config` has, or "custom"."""
+    for name, values in VARIANTS.items():
+        if all(getattr(config, key) == value for key, value in values.items()):
+            return name
+    return "custom"
+
+
+INT8_TASK = "int8 comparison"
+
+
+def measure_int8(
+    model: DDRNetForSemanticSegmentation,
+    calibration_split: datasets.Dataset,
+    calibration_indices: list[int],
+    eval_split: datasets.Dataset,
+    batch: int,
+    height: int,
+    width: int,
+    warmup: int,
+    min_time: float,
+    rounds: int = 2,
+) -> tuple[list[Measurement], Agreement]:
+    """A trained model on the CPU in fp32 (eager, and the fast path) and through onnxruntime (torch's thread count),
+    fp32 and int8 (`quantize_int8` calibrated on the split's images at `calibration_indices`): speed at
+    `batch`x3x`height`x`width`, all four interleaved, and the labels int8 changes on every image of `eval_split`.
+
+    Returns the rows (task `INT8_TASK`) and the `Agreement` (mean IoU before and after, label disagreement).
+    """
+    from .onnx_export import OnnxRuntimeLogits, export_onnx
+    from .quantization import compare_predictions, quantize_int8, split_samples
+
+    cpu = torch.device("cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32_path = export_onnx(model, f"{tmp}/model.onnx", sample_size=(height, width))
+        calibration = split_samples(calibration_split, calibration_indices)
+        int8_path = quantize_int8(fp32_path, f"{tmp}/model.int8.onnx", calibration)
+        threads = torch.get_num_threads()
+        fp32, int8 = OnnxRuntimeLogits(fp32_path, threads), OnnxRuntimeLogits(int8_path, threads)
+        agreement = compare_predictions(fp32, int8, split_samples(eval_split, range(len(eval_split))), model.config)
+        steps = {mode: inference_step(model, mode, cpu, batch, height, width) for mode in ("fp32", "fast_path")}
+        steps["onnxruntime"] = onnxruntime_step(fp32, batch, height, width)
+        steps["onnxruntime int8"] = onnxruntime_step(int8, batch, height, width)
+        best = best_times(steps, cpu, warmup, min_time, rounds)
+    variant, shape = variant_name(model.config), f"{batch}x3x{height}x{width}"
+    rows = [Measurement(INT8_TASK, variant, mode, "cpu", shape, best[mode], batch / best[mode]) for mode in steps]
+    return rows, agreement
+
+
+def int8_summary(rows: list[Measurement], agreement: Agreement, model: str, split: str) -> dict:
+    """The int8 graph's speed ratios (from `measure_int8`'s rows) and accuracy change, as one JSON-ready dict."""
+    seconds = {row.mode: row.seconds for row in rows if row.task == INT8_TASK}
+    return {
+        "model": model,
+        "eval_split": split,
+        "num_images": agreement.num_images,
+        "mean_iou_fp32": agreement.mean_iou_fp32,
+        "mean_iou_int8": agreement.mean_iou_int8,
+        "label_disagreement": agreement.disagreement,
+        "speedup_vs_onnxruntime_fp32": seconds["onnxruntime"] / seconds["onnxruntime int8"],
+        "speedup_vs_eager_fp32": seconds["fp32"] / seconds["onnxruntime int8"],
+    }
+
+
+def int8_markdown(summary: dict) -> str:
+    """`int8_summary` as a markdown table row with its header."""
+    return "\n".join(
+        [
+            "| model | split | images | mIoU fp32 | mIoU int8 | change | labels changed | int8 vs onnxruntime fp32 "
+            "| int8 vs eager fp32 |",
+            "|---|---|---|---|---|---|---|---|---|",
+            f"| {summary['model']} | {summary['eval_split']} | {summary['num_images']} | "
+            f"{100 * summary['mean_iou_fp32']:.2f} | {100 * summary['mean_iou_int8']:.2f} | "
+            f"{100 * (summary['mean_iou_int8'] - summary['mean_iou_fp32']):+.2f} | "
+            f"{summary['label_disagreement']:.2%} | {summary['speedup_vs_onnxruntime_fp32']:.2f}x | "
+            f"{summary['speedup_vs_eager_fp32']:.2f}x |",
+        ]
+    )
 
 
 def training_step(variant: str, mode: str, device: torch.device, batch: int, crop: int) -> Callable:

@@ -8,9 +8,16 @@ in fp32 and with amp; onnxruntime (CPU). Training: a full step with the loss at 
 is a ratio to the eager fp32 row measured in the same run. Data: the training pipeline's images per second per
 worker, previous and current side by side, and through DataLoaders of 1 and 2 workers (see benchmark_data.py).
 
+int8 (CPU): with --int8_model_name_or_path and --int8_data_dir, a trained model is exported, quantized to int8
+(scripts/export_onnx.py --int8's settings, calibrated on --num_calibration_images of --int8_calibration_split)
+and timed at the inference size as eager fp32, the fast path, onnxruntime fp32 and onnxruntime int8, interleaved;
+its mean IoU before and after and the share of pixels whose label changes are measured on --int8_eval_split.
+
 Examples:
     python scripts/benchmark.py --device cuda                       # the paper's setting, all variants
     python scripts/benchmark.py --preset cpu-small                  # a few minutes on a small CPU machine
+    python scripts/benchmark.py --preset cpu-small --skip inference onnxruntime training data metric \\
+        --int8_model_name_or_path outputs/ddrnet-23-slim/best_model --int8_data_dir /data/cityscapes
 """
 
 from __future__ import annotations
@@ -28,14 +35,18 @@ from ddrnet_toolkit.benchmarking import (
     TRAINING_MODES,
     add_speedups,
     as_dicts,
+    int8_markdown,
+    int8_summary,
     markdown_table,
     measure_data_pipeline,
     measure_inference,
+    measure_int8,
     measure_metric,
     measure_onnxruntime,
     measure_training,
 )
-from ddrnet_toolkit.cli import run_script
+from ddrnet_toolkit.cli import UserInputError, run_script
+from ddrnet_toolkit.model_loading import load_trained_model
 from modeling_ddrnet import VARIANTS
 
 PRESETS = {
@@ -86,9 +97,54 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--min_time", type=float, default=1.0, help="Seconds per timed run.")
     parser.add_argument("--output_dir", default="outputs/benchmark", help="Where results.json and results.md go.")
+    int8 = parser.add_argument_group("int8 (onnxruntime static quantization of a trained model, on the CPU)")
+    int8.add_argument("--int8_model_name_or_path", default=None, help="The trained model (save_pretrained folder).")
+    int8.add_argument(
+        "--int8_data_dir",
+        default=None,
+        help="Its dataset: a Cityscapes folder, or a folder of .lst split files with --int8_labels_file.",
+    )
+    int8.add_argument("--int8_labels_file", default=None, help="Classes file of a dataset other than Cityscapes.")
+    int8.add_argument("--int8_calibration_split", default="train", help="Split of the calibration images.")
+    int8.add_argument("--int8_eval_split", default="validation", help="Labelled split scored before and after.")
+    int8.add_argument("--num_calibration_images", type=int, default=32, help="Spread evenly over the split.")
+    int8.add_argument("--cache_dir", default=None, help="datasets cache folder.")
     preset = parser.parse_known_args(argv)[0].preset
     parser.set_defaults(**PRESETS[preset])
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if (args.int8_model_name_or_path is None) != (args.int8_data_dir is None):
+        parser.error("--int8_model_name_or_path and --int8_data_dir go together: the model and the images it sees")
+    if args.num_calibration_images < 1:
+        parser.error(f"--num_calibration_images must be at least 1, got {args.num_calibration_images}")
+    return args
+
+
+def measure_trained_int8(args: argparse.Namespace) -> tuple[list, dict]:
+    """`measure_int8` on the options' model and data: its rows and summary."""
+    from ddrnet_toolkit.quantization import load_image_dataset, select_split, spread_indices
+
+    data = load_image_dataset(args.int8_data_dir, args.int8_labels_file, args.cache_dir, "--int8_data_dir")
+    calibration = select_split(data, args.int8_calibration_split, "--int8_calibration_split")
+    evaluation = select_split(data, args.int8_eval_split, "--int8_eval_split", labelled=True)
+    model = load_trained_model(args.int8_model_name_or_path)
+    if model.config.num_labels != data.label_space.num_labels:
+        raise UserInputError(
+            f"--int8_model_name_or_path {args.int8_model_name_or_path} predicts {model.config.num_labels} classes, "
+            f"{data.name} has {data.label_space.num_labels}"
+        )
+    indices = spread_indices(len(calibration), args.num_calibration_images)
+    rows, agreement = measure_int8(
+        model,
+        calibration,
+        indices,
+        evaluation,
+        args.batch_size,
+        args.height,
+        args.width,
+        args.warmup,
+        args.min_time,
+    )
+    return rows, int8_summary(rows, agreement, str(args.int8_model_name_or_path), args.int8_eval_split)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
                 variant, args.train_modes, device, args.train_batch_size, args.train_crop, args.warmup, args.min_time
             )
         print(markdown_table([r for r in rows if r.variant == variant]), flush=True)
+    int8 = None
+    if args.int8_model_name_or_path is not None:
+        int8_rows, int8 = measure_trained_int8(args)
+        rows += int8_rows
+        print(f"{markdown_table(int8_rows)}\n\n{int8_markdown(int8)}", flush=True)
     if "data" not in args.skip:
         rows += measure_data_pipeline(height=args.data_height, width=args.data_width, crop=args.train_crop)
     if "metric" not in args.skip:
@@ -126,11 +187,16 @@ def main(argv: list[str] | None = None) -> int:
         f"cudnn.benchmark={device.type == 'cuda'}"
     )
     table = markdown_table(rows)
+    if int8 is not None:
+        table += f"\n\n{int8_markdown(int8)}"
     print(f"\n{header}\n\n{table}")
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "results.md").write_text(f"{header}\n\n{table}\n")
-    (output_dir / "results.json").write_text(json.dumps({"header": header, "rows": as_dicts(rows)}, indent=2) + "\n")
+    results = {"header": header, "rows": as_dicts(rows)}
+    if int8 is not None:
+        results["int8"] = int8
+    (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {output_dir / 'results.md'} and {output_dir / 'results.json'}")
     return 0
 
