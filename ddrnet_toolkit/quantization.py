@@ -32,8 +32,6 @@ from pathlib import Path
 import datasets
 import numpy as np
 import torch
-from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from modeling_ddrnet import DDRNetConfig
 
@@ -115,6 +113,12 @@ class CalibrationReader:
 def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: Iterable[Sample]) -> Path:
     """Write the int8 QDQ graph of the fp32 graph at `fp32_path` to `int8_path`, its activation ranges measured on
     the `calibration` images (same interface: `pixel_values` (batch, 3, H, W) -> `logits` (batch, labels, h, w))."""
+    # Imported here: onnxruntime is the `onnx` extra, and the scripts' --help must work without it.
+    try:
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError as error:
+        raise UserInputError(f"--int8 needs onnxruntime ({error}): pip install 'ddrnet-hf[onnx]'") from error
     with tempfile.TemporaryDirectory() as folder:
         # Shape inference and constant folding first, as onnxruntime advises: the quantizer then knows every
         # tensor's type and sees no shape arithmetic. Its symbolic shape inference is skipped: it took 28 s of
