@@ -207,14 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     with accelerator.main_process_first():
         dataset = load_dataset_from_arguments(args)
     train_split, eval_split = select_splits(dataset.splits, args.train_split, args.eval_split)
-    augmentation = TrainAugmentation(
-        tuple(args.crop_size),
-        args.base_size,
-        tuple(args.scale_range),
-        ignore_index=dataset.label_space.ignore_index,
-        rare_class_probability=args.rare_class_probability,
-        color_jitter=args.color_jitter,
-    )
+    augmentation = train_augmentation(args, dataset.label_space.ignore_index)
     pin_memory = accelerator.device.type == "cuda"
     train_loader = train_dataloader(
         train_split, augmentation, args.per_device_train_batch_size, args.num_workers, args.seed, pin_memory
@@ -236,13 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.compile:
         model = torch.compile(model)
     plan = TrainingPlan.from_arguments(args, len(train_loader))
-    if args.warmup_steps >= plan.max_train_steps:
-        raise UserInputError(
-            f"--warmup_steps {args.warmup_steps} leaves no step for the learning-rate decay of this "
-            f"{plan.max_train_steps}-step run: lower it"
-        )
-    schedule = poly_schedule(plan.max_train_steps, args.poly_power, args.warmup_steps, args.warmup_start_factor)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    scheduler = learning_rate_scheduler(args, optimizer, plan.max_train_steps)
     accelerator.register_for_checkpointing(scheduler)
     # The average of the weights, when asked for, is the model that is evaluated and saved.
     unwrapped = accelerator.unwrap_model(model)
@@ -317,16 +304,7 @@ def main(argv: list[str] | None = None) -> int:
 
             is_logging_step = state.global_step % args.logging_steps == 0 or state.global_step == plan.max_train_steps
             if is_logging_step:  # the only host synchronization of the loop
-                logs = {**losses.read(state.global_step), "learning_rate": scheduler.get_last_lr()[0]}
-                if len(optimizer.param_groups) > 1:
-                    logs["learning_rate_heads"] = scheduler.get_last_lr()[1]
-                accelerator.log({f"train/{k}": v for k, v in logs.items()}, step=state.global_step)
-                progress.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['learning_rate']:.5f}")
-                logger.info(
-                    f"step {state.global_step}/{plan.max_train_steps} epoch {epoch} loss {logs['loss']:.4f} "
-                    f"(main {logs['main_loss']:.4f}) lr {logs['learning_rate']:.6f} "
-                    f"{logs['images_per_second']:.1f} images/s"
-                )
+                log_training_step(accelerator, losses, scheduler, progress, state.global_step, plan, epoch)
                 guard.raise_if_diverged(state.global_step)
             if evaluation and (state.global_step % plan.eval_steps == 0 or state.global_step == plan.max_train_steps):
                 evaluation(published, image_processor, accelerator, state)
@@ -359,6 +337,52 @@ def main(argv: list[str] | None = None) -> int:
         f"(mIoU {state.best_mean_iou:.4f})"
     )
     return 0
+
+
+def train_augmentation(args: argparse.Namespace, ignore_index: int) -> TrainAugmentation:
+    return TrainAugmentation(
+        tuple(args.crop_size),
+        args.base_size,
+        tuple(args.scale_range),
+        ignore_index=ignore_index,
+        rare_class_probability=args.rare_class_probability,
+        color_jitter=args.color_jitter,
+    )
+
+
+def learning_rate_scheduler(
+    args: argparse.Namespace, optimizer: torch.optim.Optimizer, max_train_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """The warmup (if any) and poly schedule over the run's `max_train_steps` optimizer steps."""
+    if args.warmup_steps >= max_train_steps:
+        raise UserInputError(
+            f"--warmup_steps {args.warmup_steps} leaves no step for the learning-rate decay of this "
+            f"{max_train_steps}-step run: lower it"
+        )
+    schedule = poly_schedule(max_train_steps, args.poly_power, args.warmup_steps, args.warmup_start_factor)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def log_training_step(
+    accelerator: Accelerator,
+    losses: LossMeter,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    progress: tqdm,
+    step: int,
+    plan: TrainingPlan,
+    epoch: int,
+) -> None:
+    """Losses, learning rate(s) and speed since the last logging step, to the trackers, the progress bar and the log."""
+    learning_rates = scheduler.get_last_lr()
+    logs = {**losses.read(step), "learning_rate": learning_rates[0]}
+    if len(learning_rates) > 1:
+        logs["learning_rate_heads"] = learning_rates[1]
+    accelerator.log({f"train/{k}": v for k, v in logs.items()}, step=step)
+    progress.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['learning_rate']:.5f}")
+    logger.info(
+        f"step {step}/{plan.max_train_steps} epoch {epoch} loss {logs['loss']:.4f} (main {logs['main_loss']:.4f}) "
+        f"lr {logs['learning_rate']:.6f} {logs['images_per_second']:.1f} images/s"
+    )
 
 
 def start_or_resume(
