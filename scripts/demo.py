@@ -130,6 +130,8 @@ Done. Validation mIoU of the best checkpoint: {miou:.3f}
   evaluation        {results_file}
   predictions       {predictions}/{{{",".join(formats)}}}
   local hub repo    {output_dir / "hub" / repo_id}
+Demo app of the published repo (http://127.0.0.1:7860; needs gradio: pip install "ddrnet-hf[space]"):
+  cd {output_dir / "hub" / repo_id} && {python} app.py
 TensorBoard:
   {Path(python).parent / "tensorboard"} --logdir {model_dir / "logs"}
 """)
