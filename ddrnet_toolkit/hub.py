@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.repocard_data import EvalResult
 from huggingface_hub.utils import HFValidationError, validate_repo_id
@@ -26,9 +25,8 @@ from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
 
 from .checkpointing import LABELS_FILE
 from .cli import UserInputError
-from .data import normalize
 from .images import read_rgb_image
-from .inference import predict_probabilities
+from .inference import predict_classes
 from .model_loading import load_trained_model, read_json_file
 from .space_app import (
     APP_FILE,
@@ -298,9 +296,7 @@ def model_card(
 def sample_picture(model: DDRNetForSemanticSegmentation, image_path: Path, palette: np.ndarray) -> np.ndarray:
     """The image, its predicted mask and their blend, side by side, in the dataset's colours."""
     image = read_rgb_image(image_path)
-    with torch.no_grad():
-        pixel_values = torch.from_numpy(normalize(image))[None]
-        prediction = predict_probabilities(model.eval(), pixel_values).argmax(1)[0].byte().numpy()
+    prediction = predict_classes(model.eval(), image[None])[0]
     return np.concatenate([image, colorize(prediction, palette), overlay(image, prediction, palette=palette)], axis=1)
 
 

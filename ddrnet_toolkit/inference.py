@@ -6,9 +6,12 @@ import argparse
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .data import normalize
 
 
 def _logits(model: nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -112,3 +115,13 @@ def inference_options(args: argparse.Namespace, parser: argparse.ArgumentParser)
     if window is not None and min(*window, *stride) < 1:
         parser.error(f"--window and --stride must be positive, got {args.window} and {args.stride}")
     return {"scales": tuple(args.scales), "flip": args.flip, "window": window, "stride": stride}
+
+
+def predict_classes(
+    model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu", inference: dict | None = None
+) -> np.ndarray:
+    """`(B, H, W, 3)` uint8 RGB images -> `(B, H, W)` uint8 predicted class indices, with `predict_probabilities`
+    options `inference` (scales, flip, window, stride) and the model's `align_corners`."""
+    pixel_values = torch.from_numpy(np.stack([normalize(image) for image in images])).to(device)
+    options = {**(inference or {}), "align_corners": model.config.align_corners}
+    return predict_probabilities(model, pixel_values, **options).argmax(dim=1).byte().cpu().numpy()

@@ -63,7 +63,6 @@ from tqdm.auto import tqdm
 
 from dataset_builders.cityscapes.labels import CLASS_NAMES, TRAIN_ID_TO_LABEL_ID
 from ddrnet_toolkit.cli import UserInputError, run_script
-from ddrnet_toolkit.data import normalize
 from ddrnet_toolkit.images import (
     IMAGE_SUFFIXES,
     check_folder_creatable,
@@ -72,7 +71,7 @@ from ddrnet_toolkit.images import (
     save_png,
     writable_folder,
 )
-from ddrnet_toolkit.inference import add_inference_arguments, inference_options, predict_probabilities
+from ddrnet_toolkit.inference import add_inference_arguments, inference_options, predict_classes
 from ddrnet_toolkit.model_loading import load_trained_model
 from ddrnet_toolkit.video import (
     VIDEO_SUFFIXES,
@@ -188,13 +187,6 @@ def write_outputs(
         target = output_dir / format_name / name
         target.parent.mkdir(parents=True, exist_ok=True)
         save_png(outputs[format_name](), target)
-
-
-def predict_classes(model, device: torch.device | str, inference: dict, images: np.ndarray) -> np.ndarray:
-    """`(B, H, W, 3)` uint8 RGB images -> `(B, H, W)` uint8 predicted class indices."""
-    pixel_values = torch.from_numpy(np.stack([normalize(image) for image in images])).to(device)
-    probabilities = predict_probabilities(model, pixel_values, **inference, align_corners=model.config.align_corners)
-    return probabilities.argmax(dim=1).byte().cpu().numpy()
 
 
 def predict_video(
@@ -331,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     if images and "cityscapes" in args.formats:
         check_cityscapes_classes(model, args.model_name_or_path)
     model = model.to(device)
-    predict = partial(predict_classes, model, device, args.inference)
+    predict = partial(predict_classes, model, device=device, inference=args.inference)
 
     failures: dict[Path, str] = {}
     by_size: dict[tuple[int, int], list[Path]] = defaultdict(list)
