@@ -108,6 +108,25 @@ class DDRNetConfig(PreTrainedConfig):
             Epsilon of every batch normalization layer.
         num_channels (`int`, *optional*, defaults to 3):
             Number of input channels.
+
+    Example:
+
+    ```python
+    >>> from modeling_ddrnet import DDRNetConfig, DDRNetForSemanticSegmentation
+
+    >>> # DDRNet-23-slim for the 19 Cityscapes classes (the default labels)
+    >>> configuration = DDRNetConfig.from_variant("ddrnet-23-slim")
+    >>> model = DDRNetForSemanticSegmentation(configuration)
+    >>> model.config.num_labels, model.config.base_channels
+    (19, 32)
+
+    >>> # the same network for five classes of your own, without OHEM
+    >>> configuration = DDRNetConfig.from_variant(
+    ...     "ddrnet-23-slim", id2label={0: "road", 1: "car", 2: "person", 3: "sky", 4: "other"}, use_ohem=False
+    ... )
+    >>> configuration.num_labels
+    5
+    ```
     """
 
     model_type = "ddrnet"

@@ -21,6 +21,7 @@ from transformers.image_utils import (
     ImageInput,
     PILImageResampling,
 )
+from transformers.processing_utils import ImagesKwargs
 from transformers.utils import TensorType
 
 # torch's equivalents of the PIL filters (`nearest-exact` picks the pixel PIL's nearest filter picks).
@@ -142,6 +143,16 @@ def label_maps(segmentation_maps, image_shapes: list[tuple[int, int]]) -> list:
     return checked
 
 
+class DDRNetImageProcessorKwargs(ImagesKwargs, total=False):
+    r"""
+    align_corners (`bool`, *optional*, defaults to `self.align_corners`):
+        `align_corners` of the bilinear upsampling in `post_process_semantic_segmentation`; the model's
+        `config.align_corners`.
+    """
+
+    align_corners: bool
+
+
 class DDRNetImageProcessor(PilBackend):
     r"""
     Prepares images (and optionally segmentation maps) for DDRNet.
@@ -157,8 +168,32 @@ class DDRNetImageProcessor(PilBackend):
     [0, 1] and not rescaled, one with a larger maximum is taken as 0..255 and scaled by `rescale_factor`. Other
     dtypes are refused with a ValueError. Grayscale images are repeated to 3 channels; PIL images with a palette or
     alpha are converted to RGB.
+
+    `align_corners` (default `False`, as the released weights need) is that of the model's `config`: the bilinear
+    upsampling of `post_process_semantic_segmentation` follows it.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> import torch
+    >>> from modeling_ddrnet import DDRNetConfig, DDRNetForSemanticSegmentation, DDRNetImageProcessor
+
+    >>> model = DDRNetForSemanticSegmentation(DDRNetConfig.from_variant("ddrnet-23-slim")).eval()
+    >>> processor = DDRNetImageProcessor(align_corners=model.config.align_corners)
+    >>> image = np.zeros((360, 480, 3), dtype=np.uint8)  # (height, width, channels)
+    >>> inputs = processor(image, return_tensors="pt")
+    >>> inputs["pixel_values"].shape
+    torch.Size([1, 3, 360, 480])
+    >>> with torch.no_grad():
+    ...     outputs = model(**inputs)
+    >>> segmentation = processor.post_process_semantic_segmentation(outputs, target_sizes=[(360, 480)])[0]
+    >>> segmentation.shape
+    torch.Size([360, 480])
+    ```
     """
 
+    valid_kwargs = DDRNetImageProcessorKwargs
     resample = PILImageResampling.BILINEAR
     image_mean = IMAGENET_DEFAULT_MEAN
     image_std = IMAGENET_DEFAULT_STD
@@ -170,6 +205,7 @@ class DDRNetImageProcessor(PilBackend):
     do_rescale = True
     rescale_factor = 1 / 255
     do_normalize = True
+    align_corners = False
 
     def preprocess(self, images: ImageInput, segmentation_maps: ImageInput | None = None, **kwargs) -> BatchFeature:
         r"""
@@ -293,8 +329,9 @@ class DDRNetImageProcessor(PilBackend):
 
         Args:
             outputs: the output of `DDRNetForSemanticSegmentation` (`logits` of shape `(batch, num_labels, h, w)`).
-            target_sizes: one `(height, width)` per image; logits are bilinearly upsampled to it before the
-                argmax. Without it, the maps stay at the logits' resolution (1/8 of the input).
+            target_sizes: one `(height, width)` per image; logits are bilinearly upsampled to it (with the
+                processor's `align_corners`) before the argmax. Without it, the maps stay at the logits' resolution
+                (1/8 of the input).
             return_segmentation_scores: also return each image's class scores at the same size.
         Returns:
             Per image, a `(height, width)` tensor of class ids; with `return_segmentation_scores`, a
@@ -312,7 +349,9 @@ class DDRNetImageProcessor(PilBackend):
         for index, image_logits in enumerate(logits):
             if target_sizes is not None:
                 size = tuple(int(v) for v in target_sizes[index])
-                image_logits = F.interpolate(image_logits[None], size=size, mode="bilinear", align_corners=False)[0]
+                image_logits = F.interpolate(
+                    image_logits[None], size=size, mode="bilinear", align_corners=self.align_corners
+                )[0]
             segmentation = image_logits.argmax(dim=0)
             if return_segmentation_scores:
                 results.append(

@@ -325,9 +325,32 @@ class DDRNetModel(DDRNetPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> DDRNetModelOutput | tuple:
-        """
+        r"""
         Args:
-            pixel_values: `(batch, num_channels, H, W)` normalized images; any H and W.
+            pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`):
+                Images normalized as `DDRNetImageProcessor` does; any height and width.
+            output_hidden_states (`bool`, *optional*):
+                Also return the features of every stage (see `DDRNetModelOutput.hidden_states`).
+            return_dict (`bool`, *optional*):
+                Return a `DDRNetModelOutput` instead of a plain tuple.
+
+        Returns:
+            `DDRNetModelOutput` (or a tuple of its fields): `last_hidden_state` of shape `(batch_size,
+            4 * base_channels, ceil(height / 8), ceil(width / 8))`, `auxiliary_hidden_state` of shape `(batch_size,
+            2 * base_channels, ceil(height / 8), ceil(width / 8))` and, when asked for, `hidden_states`.
+
+        Example:
+
+        ```python
+        >>> import torch
+        >>> from modeling_ddrnet import DDRNetConfig, DDRNetModel
+
+        >>> model = DDRNetModel(DDRNetConfig.from_variant("ddrnet-23-slim")).eval()
+        >>> with torch.no_grad():
+        ...     outputs = model(torch.randn(1, 3, 256, 512))
+        >>> outputs.last_hidden_state.shape
+        torch.Size([1, 128, 32, 64])
+        ```
         """
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
@@ -389,11 +412,44 @@ class DDRNetForSemanticSegmentation(DDRNetPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> DDRNetSemanticSegmenterOutput | tuple:
-        """
+        r"""
         Args:
-            pixel_values: `(batch, num_channels, H, W)` normalized images; any H and W.
-            labels: `(batch, H', W')` class ids with `semantic_loss_ignore_index` for pixels to skip, usually at
-                the input resolution. The loss is computed at the label resolution.
+            pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`):
+                Images normalized as `DDRNetImageProcessor` does; any height and width.
+            labels (`torch.LongTensor` of shape `(batch_size, label_height, label_width)`, *optional*):
+                Class ids in `[0, config.num_labels)`, `config.semantic_loss_ignore_index` for pixels to skip,
+                usually at the input resolution. The logits are bilinearly upsampled to the labels' size and the
+                loss (OHEM or plain cross entropy, with the config's class weights) is computed there; in training
+                mode the auxiliary head's loss is added with `config.auxiliary_loss_weight`.
+            output_hidden_states (`bool`, *optional*):
+                Also return the backbone's features of every stage.
+            return_dict (`bool`, *optional*):
+                Return a `DDRNetSemanticSegmenterOutput` instead of a plain tuple.
+
+        Returns:
+            `DDRNetSemanticSegmenterOutput` (or a tuple of its set fields, in order): `logits` of shape
+            `(batch_size, config.num_labels, ceil(height / 8), ceil(width / 8))`; with `labels`, `loss` (a scalar)
+            and its terms `main_loss` and `auxiliary_loss`; in training mode `auxiliary_logits` of the same shape as
+            `logits`.
+
+        Example:
+
+        ```python
+        >>> import torch
+        >>> from modeling_ddrnet import DDRNetConfig, DDRNetForSemanticSegmentation
+
+        >>> model = DDRNetForSemanticSegmentation(DDRNetConfig.from_variant("ddrnet-23-slim"))
+        >>> pixel_values = torch.randn(2, 3, 256, 512)
+        >>> labels = torch.randint(0, model.config.num_labels, (2, 256, 512))
+        >>> outputs = model(pixel_values, labels=labels)  # training mode: main loss + 0.4 x auxiliary loss
+        >>> outputs.loss.backward()
+        >>> model.eval()  # doctest: +ELLIPSIS
+        DDRNetForSemanticSegmentation(...)
+        >>> with torch.no_grad():
+        ...     logits = model(pixel_values).logits
+        >>> logits.shape
+        torch.Size([2, 19, 32, 64])
+        ```
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         outputs = self.ddrnet(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
