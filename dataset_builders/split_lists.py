@@ -3,7 +3,7 @@
 One sample a line, paths relative to the data root, separated by any whitespace:
 `leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png  gtFine/val/frankfurt/..._gtFine_labelIds.png`.
 Test lines may hold the image only. Paths therefore cannot hold whitespace, and must stay inside the data root:
-absolute paths and `..` are refused. Every builder over split files (Cityscapes, the generic one) parses them here.
+absolute paths and `..` are refused.
 """
 
 from __future__ import annotations
@@ -13,36 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-import datasets
-
 from .errors import DatasetError
-from .image_files import TRAINING_SPLITS
-
-
-@dataclass
-class SplitListsConfig(datasets.BuilderConfig):
-    """Config of a builder over split files. `list_dir`: their folder; `fingerprint`: a digest of the lists and of
-    every file they name (and of anything else that changes what the builder writes), which keys its cache."""
-
-    list_dir: str | None = None
-    fingerprint: str | None = None
-
-
-class SplitListsBuilder(datasets.GeneratorBasedBuilder):
-    """Base of the builders over split files: one split per `.lst` file found (`self._samples`, read by the
-    subclass's constructor); the images of the training splits are stored uncompressed (see `read_image`)."""
-
-    BUILDER_CONFIG_CLASS = SplitListsConfig
-    _samples: dict[str, list[Sample]]
-
-    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
-        return [
-            datasets.SplitGenerator(
-                name=split, gen_kwargs={"samples": samples, "uncompressed_images": split in TRAINING_SPLITS}
-            )
-            for split, samples in self._samples.items()
-        ]
-
 
 SPLIT_FILES = {"train": "train.lst", "validation": "val.lst", "test": "test.lst", "trainval": "trainval.lst"}
 

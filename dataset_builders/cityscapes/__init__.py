@@ -1,12 +1,11 @@
 """Cityscapes as a local `datasets` builder, and a synthetic Cityscapes with the same layout."""
 
-from .cityscapes import Cityscapes, CityscapesConfig, load_cityscapes
+from .cityscapes import Cityscapes, load_cityscapes
 from .split_lists import SPLIT_FILES, CityscapesDataError, read_split_file, write_split_lists
 
 __all__ = [
     "SPLIT_FILES",
     "Cityscapes",
-    "CityscapesConfig",
     "CityscapesDataError",
     "load_cityscapes",
     "read_split_file",

@@ -6,32 +6,45 @@ Example:
     labels = LabelSpace.from_labels_file("/data/mine/labels.json")
     splits = load_split_files("/data/mine", labels)   # reads /data/mine/lists/{train,val,test,trainval}.lst
     splits["validation"][0]["label"]                  # PIL image of class ids 0..N-1, ignore_index = ignore
+
+A dataset with conventions of its own (Cityscapes: label-id files, a `city` column) is a subclass that changes how
+a label file becomes class ids, and the columns that describe a sample.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import datasets
+import numpy as np
 
 from ..errors import DatasetError
-from ..image_files import encode_png, read_image, read_label
+from ..image_files import TRAINING_SPLITS, encode_png, read_image, read_label
 from ..label_space import LabelSpace
-from ..split_lists import Sample, SplitListsBuilder, find_split_files, fingerprint, read_samples
+from ..split_lists import Sample, find_split_files, fingerprint, read_samples
 
 _DESCRIPTION = "A local semantic-segmentation dataset read from split files; labels hold class ids."
 
 
-def sample_name(sample: Sample) -> str:
-    """The image path without its extension, e.g. `images/val/0001`: unique where file stems may repeat."""
-    return PurePosixPath(sample.image).with_suffix("").as_posix()
+@dataclass
+class SplitFilesConfig(datasets.BuilderConfig):
+    """`list_dir`: the folder of the split files; `fingerprint`: a digest of the lists, of every file they name and
+    of the label space, which keys the builder's cache."""
+
+    list_dir: str | None = None
+    fingerprint: str | None = None
 
 
-class SplitFiles(SplitListsBuilder):
-    """Images and labels named by `.lst` split files; labels are checked and encoded to class ids once, here."""
+class SplitFiles(datasets.GeneratorBasedBuilder):
+    """Images and labels named by `.lst` split files, one split per file found; labels are checked and encoded to
+    class ids once, here, and the images of the training splits are stored uncompressed (see `read_image`)."""
 
+    BUILDER_CONFIG_CLASS = SplitFilesConfig
     VERSION = datasets.Version("1.0.0")
+    ERROR: type[DatasetError] = DatasetError
+    MISSING_LISTS_HINT = "write one '<image> <label>' line per sample, paths relative to the data folder."
 
     def __init__(
         self,
@@ -42,13 +55,11 @@ class SplitFiles(SplitListsBuilder):
     ):
         root = Path(data_dir)
         if not root.is_dir():
-            raise DatasetError(f"data_dir does not exist or is not a folder: {root}")
+            raise self.ERROR(f"data_dir does not exist or is not a folder: {root}")
         lists = Path(list_dir) if list_dir is not None else root / "lists"
         self._label_space = label_space
-        self._split_files = find_split_files(
-            lists, "write one '<image> <label>' line per sample, paths relative to the data folder."
-        )
-        self._samples = read_samples(root, self._split_files)
+        self._split_files = find_split_files(lists, self.MISSING_LISTS_HINT, self.ERROR)
+        self._samples = read_samples(root, self._split_files, self.ERROR)
         super().__init__(
             data_dir=str(root.resolve()),
             list_dir=str(lists.resolve()),
@@ -57,53 +68,55 @@ class SplitFiles(SplitListsBuilder):
         )
 
     def _info(self) -> datasets.DatasetInfo:
-        return datasets.DatasetInfo(
-            description=_DESCRIPTION,
-            features=datasets.Features(
-                {"image": datasets.Image(), "label": datasets.Image(), "name": datasets.Value("string")}
-            ),
-        )
+        return datasets.DatasetInfo(description=_DESCRIPTION, features=datasets.Features(self.columns()))
+
+    def columns(self) -> dict[str, datasets.features.FeatureType]:
+        return {"image": datasets.Image(), "label": datasets.Image(), "name": datasets.Value("string")}
+
+    def describe(self, sample: Sample) -> dict[str, str]:
+        """The columns besides `image` and `label`: `name` is the image path without its extension (e.g.
+        `images/val/0001`), unique where file stems may repeat."""
+        return {"name": PurePosixPath(sample.image).with_suffix("").as_posix()}
+
+    def class_ids(self, path: Path, source: str) -> np.ndarray:
+        """The label file at `path` as `(H, W)` uint8 class ids (and the ignore value)."""
+        stored = read_label(path, source, self.ERROR)
+        return self._label_space.encode(stored, what=f"{source}: label {path}")
+
+    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+        return [
+            datasets.SplitGenerator(
+                name=split, gen_kwargs={"samples": samples, "uncompressed_images": split in TRAINING_SPLITS}
+            )
+            for split, samples in self._samples.items()
+        ]
 
     def _generate_examples(self, samples: list[Sample], uncompressed_images: bool):
         data_dir = Path(self.config.data_dir)
         for index, sample in enumerate(samples):
             image_bytes, image_size = read_image(
-                data_dir / sample.image, sample.source, uncompressed=uncompressed_images
+                data_dir / sample.image, sample.source, self.ERROR, uncompressed=uncompressed_images
             )
             label = None
             if sample.label is not None:
-                stored = read_label(data_dir / sample.label, sample.source)
-                label_size = (stored.shape[1], stored.shape[0])
+                class_ids = self.class_ids(data_dir / sample.label, sample.source)
+                label_size = (class_ids.shape[1], class_ids.shape[0])
                 if label_size != image_size:
-                    raise DatasetError(
+                    raise self.ERROR(
                         f"{sample.source}: image {sample.image} is {image_size[0]}x{image_size[1]} but label "
                         f"{sample.label} is {label_size[0]}x{label_size[1]} (width x height)"
                     )
-                class_ids = self._label_space.encode(stored, what=f"{sample.source}: label {data_dir / sample.label}")
                 label = {"bytes": encode_png(class_ids), "path": None}
-            yield index, {"image": {"bytes": image_bytes, "path": None}, "label": label, "name": sample_name(sample)}
+            yield index, {"image": {"bytes": image_bytes, "path": None}, "label": label, **self.describe(sample)}
 
 
-def load_split_files(
-    data_dir: str | os.PathLike,
-    label_space: LabelSpace,
-    list_dir: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike | None = None,
-) -> datasets.DatasetDict:
-    """Prepare (once, then from the cache) and return the splits named by the split files in `list_dir`.
+def prepare_splits(builder: SplitFiles, num_proc: int | None = None) -> datasets.DatasetDict:
+    """Prepare (once, then from the cache) and return the builder's splits; the test split has no `label`.
 
-    Splits: `train`, `validation`, `test`, `trainval`, those whose file exists (`lists/` under `data_dir` by
-    default). `label` holds class ids; the test split has no `label`. Raises `DatasetError` naming the file and
-    line at fault; a failed preparation leaves no cache behind.
+    A bad input raises the builder's `ERROR` naming the file and line at fault, and leaves no cache behind.
     """
-    builder = SplitFiles(
-        data_dir=data_dir,
-        label_space=label_space,
-        list_dir=list_dir,
-        cache_dir=None if cache_dir is None else str(cache_dir),
-    )
     try:
-        builder.download_and_prepare()
+        builder.download_and_prepare(num_proc=num_proc)
     except datasets.exceptions.DatasetGenerationError as error:
         if isinstance(error.__cause__, DatasetError):
             raise error.__cause__ from None
@@ -112,3 +125,15 @@ def load_split_files(
     if "test" in splits:
         splits["test"] = splits["test"].remove_columns("label")
     return splits
+
+
+def load_split_files(
+    data_dir: str | os.PathLike,
+    label_space: LabelSpace,
+    list_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> datasets.DatasetDict:
+    """The splits named by the split files in `list_dir` (`lists/` under `data_dir` by default): `train`,
+    `validation`, `test`, `trainval`, those whose file exists, with `label` holding class ids."""
+    cache = None if cache_dir is None else str(cache_dir)
+    return prepare_splits(SplitFiles(data_dir=data_dir, label_space=label_space, list_dir=list_dir, cache_dir=cache))
