@@ -28,15 +28,25 @@ echo "== every script's --help"
 for script in scripts/*.py; do
     "$py" "$script" --help >/dev/null || { echo "$script --help failed"; exit 1; }
 done
-echo "== a tiny train (the plus recipe, scaled down), eval, predict and push"
+echo "== every console command's --help, from an empty folder"
+mkdir -p ../empty
+for script in scripts/*.py; do
+    name=$(basename "$script" .py)
+    [ "$name" = demo ] && continue
+    command="ddrnet-${name//_/-}"
+    (cd ../empty && "../venv/bin/$command" --help >/dev/null) || { echo "$command --help failed"; exit 1; }
+done
+(cd ../empty && ../venv/bin/python -m ddrnet_toolkit.commands.train --help >/dev/null) \
+    || { echo "python -m ddrnet_toolkit.commands.train --help failed"; exit 1; }
+echo "== a tiny train (the plus recipe, scaled down), eval and predict (console commands), push"
 "$py" scripts/make_synthetic_cityscapes.py --output_dir data --num_train 4 --num_val 2 --num_test 1 --height 64 \
     --width 128
 "$py" scripts/train.py --config configs/recipes/cityscapes-plus.yaml --warmup_steps 1 --data_dir data \
     --output_dir run --max_train_steps 2 --per_device_train_batch_size 2 --crop_size 64 64 --base_size 128 \
     --num_workers 0 --eval_steps 2 --ohem_min_kept 500 --report_to none
 test -f run/train_config.yaml
-"$py" scripts/eval.py --model_name_or_path run/best_model --data_dir data --output_file eval.json
-"$py" scripts/predict.py --model_name_or_path run/best_model --inputs data/leftImg8bit/val --output_dir predictions
+../venv/bin/ddrnet-eval --model_name_or_path run/best_model --data_dir data --output_file eval.json
+../venv/bin/ddrnet-predict --model_name_or_path run/best_model --inputs data/leftImg8bit/val --output_dir predictions
 "$py" scripts/push_to_hub.py --model_name_or_path run/best_model --hub_dir hub --repo_id demo/wheel-check
 "$py" -c "import evaluate, ddrnet_toolkit; evaluate.load(ddrnet_toolkit.MEAN_IOU_METRIC_PATH)"
 test -f hub/demo/wheel-check/modeling_ddrnet.py

@@ -1,31 +1,11 @@
 #!/usr/bin/env python
 """Write the split files (train.lst, val.lst, test.lst, trainval.lst) for a Cityscapes download.
 
-The root must hold leftImg8bit/ and gtFine/ as unpacked from leftImg8bit_trainvaltest.zip and
-gtFine_trainvaltest.zip. The standard split gives 2975 train, 500 val and 1525 test images.
-
-Example:
-    python scripts/make_lists.py --data_dir /data/cityscapes
+The command lives in `ddrnet_toolkit.commands.make_lists`
+(`ddrnet-make-lists` once installed); `--help` describes it.
 """
 
-from __future__ import annotations
-
-import argparse
-
-from dataset_builders.cityscapes import write_split_lists
-from ddrnet_toolkit.cli import run_script
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data_dir", required=True, help="Cityscapes root (with leftImg8bit/ and gtFine/).")
-    parser.add_argument("--list_dir", default=None, help="Where to write the lists (default: <data_dir>/lists).")
-    args = parser.parse_args()
-    counts = write_split_lists(args.data_dir, args.list_dir)
-    for name, count in counts.items():
-        print(f"{name}: {count} samples")
-    return 0
-
+from ddrnet_toolkit.commands.make_lists import cli
 
 if __name__ == "__main__":
-    run_script(main)
+    cli()

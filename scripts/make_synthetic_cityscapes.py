@@ -1,36 +1,11 @@
 #!/usr/bin/env python
 """Generate a synthetic Cityscapes (procedural road scenes) in the exact Cityscapes layout, with split lists.
 
-Example:
-    python scripts/make_synthetic_cityscapes.py --output_dir data/synthetic_cityscapes --num_train 100
+The command lives in `ddrnet_toolkit.commands.make_synthetic_cityscapes`
+(`ddrnet-make-synthetic-cityscapes` once installed); `--help` describes it.
 """
 
-from __future__ import annotations
-
-import argparse
-import time
-
-from dataset_builders.cityscapes.synthetic import make_synthetic_cityscapes
-from ddrnet_toolkit.cli import non_negative_int, run_script
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", required=True, help="Root to write leftImg8bit/, gtFine/ and lists/ into.")
-    parser.add_argument("--num_train", type=non_negative_int, default=40, help="Training images (default: 40).")
-    parser.add_argument("--num_val", type=non_negative_int, default=10, help="Validation images (default: 10).")
-    parser.add_argument("--num_test", type=non_negative_int, default=5, help="Test images (default: 5).")
-    parser.add_argument("--height", type=non_negative_int, default=256, help="Image height (default: 256).")
-    parser.add_argument("--width", type=non_negative_int, default=512, help="Image width (default: 512).")
-    parser.add_argument("--seed", type=int, default=0, help="Random seed; the same seed gives the same bytes.")
-    args = parser.parse_args()
-    start = time.perf_counter()
-    counts = make_synthetic_cityscapes(
-        args.output_dir, args.num_train, args.num_val, args.num_test, args.height, args.width, args.seed
-    )
-    summary = ", ".join(f"{name}: {count}" for name, count in counts.items())
-    print(f"wrote a synthetic Cityscapes to {args.output_dir} in {time.perf_counter() - start:.1f}s ({summary})")
-
+from ddrnet_toolkit.commands.make_synthetic_cityscapes import cli
 
 if __name__ == "__main__":
-    run_script(main)
+    cli()

@@ -50,13 +50,11 @@ def synthetic_custom(tmp_path_factory):
 
 
 def load_script(name: str):
-    """scripts/<name>.py as a module, to call its `main` or `parse_args` in this process."""
-    import importlib.util
+    """The command that scripts/<name>.py runs (`ddrnet_toolkit.commands.<name>`), to call its `main` or
+    `parse_args` in this process."""
+    import importlib
 
-    spec = importlib.util.spec_from_file_location(f"{name}_script", REPO_ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"ddrnet_toolkit.commands.{name}")
 
 
 def run_script(script: str, *args: str, config: str | None = None, timeout: int = 600):

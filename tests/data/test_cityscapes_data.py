@@ -15,21 +15,15 @@ import torch
 from cityscapesscripts.helpers.labels import labels as official_labels
 from conftest import REPO_ROOT
 from PIL import Image
+from previous_pipeline import PreviousTrainAugmentation
 
 from dataset_builders.cityscapes import CityscapesDataError, load_cityscapes, write_split_lists
 from dataset_builders.cityscapes.cityscapes import read_label_as_train_ids
 from dataset_builders.cityscapes.labels import CLASS_NAMES
 from dataset_builders.cityscapes.synthetic import make_synthetic_cityscapes
-from ddrnet_toolkit.benchmarking import PreviousTrainAugmentation
-from ddrnet_toolkit.data import (
-    PAD_COLOUR,
-    EpochShuffleSampler,
-    EvalDataset,
-    TrainAugmentation,
-    TrainDataset,
-    normalize,
-    normalize_on_device,
-)
+from ddrnet_toolkit.data.augmentation import TrainAugmentation
+from ddrnet_toolkit.data.loaders import EpochShuffleSampler, EvalDataset, TrainDataset
+from ddrnet_toolkit.data.normalization import PAD_COLOUR, normalize, normalize_on_device
 from modeling_ddrnet.configuration_ddrnet import CITYSCAPES_CLASS_NAMES
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import run_script, tiny_config
 
-from ddrnet_toolkit.onnx_export import export_onnx, onnx_session
+from ddrnet_toolkit.export.onnx import export_onnx, onnx_session
 from modeling_ddrnet import DDRNetConfig, DDRNetForSemanticSegmentation
 from modeling_ddrnet.fast_inference import fold_batch_norms, prepare_for_inference
 

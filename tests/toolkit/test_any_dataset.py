@@ -13,7 +13,8 @@ import torch
 from conftest import load_script, tiny_config
 from PIL import Image
 
-from ddrnet_toolkit.cli import run_script
+from ddrnet_toolkit.commands.arguments import dataset_from_arguments
+from ddrnet_toolkit.commands.runner import run_script
 from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
 
 CLASSES = ["background", "road", "lane_marking", "vehicle", "pedestrian", "sign"]
@@ -85,8 +86,8 @@ def test_fine_tuning_a_19_class_run_keeps_the_backbone_and_starts_the_heads_afre
     argv = [*data_arguments("split_files", synthetic_custom), "--output_dir", str(tmp_path / "out"), *TINY]
     argv += ["--model_name_or_path", str(nineteen_class_model), "--ignore_mismatched_sizes"]
     args = TRAIN.parse_args(argv)
-    dataset = TRAIN.load_dataset_from_arguments(args)
-    model = TRAIN.build_model(args, dataset, dataset.splits["train"])
+    dataset = dataset_from_arguments(args)
+    model = TRAIN.model_from_arguments(args, dataset, dataset.splits["train"])
     original = DDRNetForSemanticSegmentation.from_pretrained(nineteen_class_model).state_dict()
     for name, tensor in model.state_dict().items():
         if name.startswith("ddrnet."):
@@ -108,7 +109,11 @@ def test_reduce_labels_makes_background_ignored(synthetic_custom, tmp_path):
     "extra,code,message",
     [
         (["--image_column", "picture"], 1, "picture.*pixel_image.*mask"),
-        (["--train_split", "extra"], 1, "--train_split extra: no such split; available: train, validation, test"),
+        (
+            ["--train_split", "extra"],
+            1,
+            "--train_split extra is not a split of save_to_disk; choose from train, validation, test",
+        ),
         (["--labels_file", None], 2, "--dataset_name needs --labels_file"),
     ],
     ids=["unknown-column", "split-absent", "missing-labels-file"],

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import run_script, tiny_config
+from conftest import load_script, run_script, tiny_config
 from PIL import Image
 
 from dataset_builders.cityscapes.labels import CLASS_NAMES, PALETTE
@@ -497,7 +497,7 @@ SCRIPT_CASES = [
         output_folder,
         [*EXPORT, "--output", "{tmp}/model.onnx"],
         1,
-        r"--output .*model\.onnx: is a folder",
+        r"--output .*model\.onnx is a folder",
     ),
     Case(
         "export-check-size-zero",
@@ -618,13 +618,7 @@ def eval_list_of_wrong_length(tmp: Path, model: Path) -> Callable:
 
 
 def predict_module():
-    import importlib.util
-
-    path = Path(__file__).parents[2] / "scripts" / "predict.py"
-    spec = importlib.util.spec_from_file_location("predict_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("predict")
 
 
 def parse_predict(*arguments: str) -> Callable:
@@ -634,7 +628,9 @@ def parse_predict(*arguments: str) -> Callable:
 
 def text_input(tmp: Path) -> Callable:
     (tmp / "notes.txt").write_text("hello\n")
-    return lambda: predict_module().find_images([str(tmp / "notes.txt")])
+    from ddrnet_toolkit.inference.inputs import find_inputs
+
+    return lambda: find_inputs([str(tmp / "notes.txt")])
 
 
 def list_checkpoint(tmp: Path) -> Callable:
@@ -645,7 +641,7 @@ def list_checkpoint(tmp: Path) -> Callable:
 
 
 def output_under_a_file(tmp: Path) -> Callable:
-    from ddrnet_toolkit.images import writable_file
+    from ddrnet_toolkit.files import writable_file
 
     (tmp / "file").write_text("x")
     return lambda: writable_file(tmp / "file" / "model.onnx", "--output")
@@ -668,7 +664,7 @@ def org_folder_linked_outside(tmp: Path, model: Path) -> Callable:
 
 
 def missing_model(tmp: Path) -> Callable:
-    from ddrnet_toolkit.model_loading import load_trained_model
+    from ddrnet_toolkit.model_folder import load_trained_model
 
     return lambda: load_trained_model(tmp / "nope")
 
@@ -799,7 +795,7 @@ def exception_type(name):
     if not isinstance(name, str):
         return name
     from dataset_builders.cityscapes import CityscapesDataError
-    from ddrnet_toolkit.cli import UserInputError
+    from ddrnet_toolkit.errors import UserInputError
     from modeling_ddrnet.convert_original import CheckpointConversionError
 
     return {

@@ -19,7 +19,7 @@ from conftest import TINY_TRAINING_ARGS, load_script, tiny_config
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from ddrnet_toolkit.cli import run_script
+from ddrnet_toolkit.commands.runner import run_script
 from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
 
 TRAIN, EVAL = load_script("train"), load_script("eval")
@@ -185,9 +185,21 @@ CASES = [
         make_file,
     ),  # fmt: skip
     Case("data-dir-missing", "train", [*TRAIN_BASE[:1], "{tmp}/nowhere", *TRAIN_BASE[2:]], 1, "nowhere"),
-    Case("train-split-unlabelled", "train", [*TRAIN_BASE, "--train_split", "test"], 1, "--train_split test has no"),
-    Case("eval-split-unlabelled", "train", [*TRAIN_BASE[:-1], "test"], 1, "--eval_split test has no labels"),
-    Case("train-split-missing", "train", [*TRAIN_BASE, "--train_split", "extra"], 1, "--train_split extra: no such"),
+    Case(
+        "train-split-unlabelled",
+        "train",
+        [*TRAIN_BASE, "--train_split", "test"],
+        1,
+        "--train_split test is not a labelled split",
+    ),  # fmt: skip
+    Case("eval-split-unlabelled", "train", [*TRAIN_BASE[:-1], "test"], 1, "--eval_split test is not a labelled split"),
+    Case(
+        "train-split-missing",
+        "train",
+        [*TRAIN_BASE, "--train_split", "extra"],
+        1,
+        "--train_split extra is not a split of",
+    ),  # fmt: skip
     Case("model-missing", "train", [*TRAIN_BASE, "--model_name_or_path", "{tmp}/none"], 1, "model folder not found"),
     Case("model-foreign", "train", [*TRAIN_BASE, *FROM_MODEL], 1, "model_type is 'segformer'", save_model("foreign")),
     Case(

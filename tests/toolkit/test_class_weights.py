@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ddrnet_toolkit.class_weights import count_label_pixels, weights_from_counts
+from ddrnet_toolkit.data.class_weights import count_label_pixels, weights_from_counts
 
 
 def test_counts_and_weights_follow_the_stated_formula():

@@ -11,9 +11,10 @@ import pytest
 import torch
 from conftest import load_script, run_script
 
-from ddrnet_toolkit.cli import UserInputError
-from ddrnet_toolkit.onnx_export import OnnxRuntimeLogits
-from ddrnet_toolkit.quantization import compare_predictions, load_image_dataset, select_split, split_samples
+from ddrnet_toolkit.data.selection import load_dataset
+from ddrnet_toolkit.errors import UserInputError
+from ddrnet_toolkit.export.int8 import compare_predictions, split_samples
+from ddrnet_toolkit.export.onnx import OnnxRuntimeLogits
 from modeling_ddrnet import DDRNetConfig
 
 export_script = load_script("export_onnx")
@@ -77,8 +78,8 @@ def test_int8_export_holds_int8_weights_and_agrees_with_fp32(tiny_model_dir, syn
     assert int8(torch.randn(2, 3, 96, 160)).shape == (2, 19, 12, 20)
 
     # Agreement with fp32 on the validation split, which calibration did not see.
-    data = load_image_dataset(str(synthetic_root), None, str(cache_dir), "--calibration_data_dir")
-    validation = select_split(data, "validation", "--split", labelled=True)
+    data = load_dataset(data_dir=str(synthetic_root), cache_dir=str(cache_dir))
+    validation = data.split("validation", labelled=True)
     config = DDRNetConfig.from_pretrained(tiny_model_dir)
     samples = split_samples(validation, range(len(validation)))
     agreement = compare_predictions(OnnxRuntimeLogits(tmp_path / "m.onnx"), int8, samples, config)

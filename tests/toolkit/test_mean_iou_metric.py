@@ -9,7 +9,7 @@ import torch
 
 from ddrnet_toolkit import MEAN_IOU_METRIC_PATH
 from ddrnet_toolkit.evaluation import confusion_matrix as torch_confusion_matrix
-from ddrnet_toolkit.mean_iou.mean_iou import confusion_matrix as numpy_confusion_matrix
+from ddrnet_toolkit.evaluation.mean_iou.mean_iou import confusion_matrix as numpy_confusion_matrix
 
 
 def histogram_reference(

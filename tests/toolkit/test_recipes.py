@@ -12,10 +12,11 @@ import torch
 import yaml
 from conftest import REPO_ROOT, load_script, tiny_config
 
-from ddrnet_toolkit.data import PAD_COLOUR, TrainAugmentation, jitter_colors
-from ddrnet_toolkit.recipes import read_recipe, resolved_recipe, write_recipe
-from ddrnet_toolkit.training import head_parameters, poly_schedule, sgd_with_momentum_buffers
-from ddrnet_toolkit.weight_averaging import WeightAverage
+from ddrnet_toolkit.data.augmentation import TrainAugmentation, jitter_colors
+from ddrnet_toolkit.data.normalization import PAD_COLOUR
+from ddrnet_toolkit.training.optimization import head_parameters, poly_schedule, sgd_with_momentum_buffers
+from ddrnet_toolkit.training.recipes import read_recipe, resolved_recipe, write_recipe
+from ddrnet_toolkit.training.weight_averaging import WeightAverage
 from modeling_ddrnet import DDRNetForSemanticSegmentation
 
 RECIPES = REPO_ROOT / "configs" / "recipes"
@@ -115,7 +116,7 @@ def test_a_missing_recipe_is_named(tmp_path, capsys):
 def test_the_resolved_configuration_replays_the_run(tmp_path):
     args = parse("--config", str(RECIPES / "cityscapes-plus.yaml"), "--learning_rate", "0.03", "--overwrite_output_dir")
     recorded = tmp_path / "train_config.yaml"
-    write_recipe(resolved_recipe(args), recorded, "a comment\nover two lines")
+    write_recipe(resolved_recipe(vars(args)), recorded, "a comment\nover two lines")
     assert recorded.read_text().startswith("# a comment\n# over two lines\n")
     replayed = train_script.parse_args(["--config", str(recorded)])
     # Everything but the flags that act on the output folder (never replayed) and the file name itself.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -14,13 +13,15 @@ from types import SimpleNamespace
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import REPO_ROOT, TINY_TRAINING_ARGS, tiny_config
+from conftest import REPO_ROOT, TINY_TRAINING_ARGS, load_script, tiny_config
 from safetensors.torch import load_file
 
-from ddrnet_toolkit import checkpointing
-from ddrnet_toolkit.checkpointing import find_latest_checkpoint, resolve_checkpoint, save_pretrained_atomically
-from ddrnet_toolkit.cli import UserInputError
-from ddrnet_toolkit.training import NonFiniteGuard, TrainingDiverged, check_distributed_setup
+from ddrnet_toolkit import model_folder
+from ddrnet_toolkit.errors import UserInputError
+from ddrnet_toolkit.model_folder import save_pretrained_atomically
+from ddrnet_toolkit.training.accelerator import check_distributed_setup
+from ddrnet_toolkit.training.checkpointing import find_latest_checkpoint, resolve_checkpoint
+from ddrnet_toolkit.training.guards import NonFiniteGuard, TrainingDiverged
 from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
 
 TRAIN_SCRIPT = REPO_ROOT / "scripts" / "train.py"
@@ -130,7 +131,7 @@ def test_a_crash_while_saving_leaves_the_previous_model_whole(tmp_path, monkeypa
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("killed")
 
-    owner = new if crash_at == "save_pretrained" else checkpointing.os
+    owner = new if crash_at == "save_pretrained" else model_folder.os
     monkeypatch.setattr(owner, crash_at, crash)
     with pytest.raises(KeyboardInterrupt):
         save_pretrained_atomically(new, processor, target, {"eval_results.json": {"mean_iou": 0.2}})
@@ -191,10 +192,7 @@ def test_nonfinite_steps_are_skipped_on_the_device_and_then_stop_the_run():
 
 
 def load_train_module():
-    spec = importlib.util.spec_from_file_location("train_script", TRAIN_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("train")
 
 
 @pytest.mark.parametrize(

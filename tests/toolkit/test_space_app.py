@@ -35,10 +35,10 @@ from packaging.version import Version
 from PIL import Image
 
 from dataset_builders.label_space import default_palette
-from ddrnet_toolkit.cli import UserInputError
+from ddrnet_toolkit.errors import UserInputError
 from ddrnet_toolkit.hub import publish
-from ddrnet_toolkit.space_app import APP_TEMPLATE, PUSH_MARKER
-from ddrnet_toolkit.visualization import model_palette, overlay
+from ddrnet_toolkit.hub.space_app import APP_TEMPLATE, PUSH_MARKER
+from ddrnet_toolkit.inference.visualization import model_palette, overlay
 from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
 
 CHROMIUM = os.environ.get("DDRNET_CHROMIUM", "/usr/bin/chromium")

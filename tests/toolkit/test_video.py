@@ -13,9 +13,9 @@ from conftest import load_script, run_script
 from PIL import Image
 
 from dataset_builders.cityscapes.labels import PALETTE
-from ddrnet_toolkit.cli import UserInputError
 from ddrnet_toolkit.data import normalize
-from ddrnet_toolkit.video import VideoReader
+from ddrnet_toolkit.errors import UserInputError
+from ddrnet_toolkit.inference.video import VideoReader
 from modeling_ddrnet import DDRNetForSemanticSegmentation
 
 av = pytest.importorskip("av")

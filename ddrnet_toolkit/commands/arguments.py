@@ -1,0 +1,132 @@
+"""The options several commands share, and their translation into the library's plain values.
+
+This is the command-line edge: the only place where `argparse` namespaces are read and flag names are put into
+messages about values the library refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import torch
+
+from ..data.selection import SelectedDataset, load_dataset
+from ..devices import resolve_device
+from ..errors import UserInputError
+from ..inference.segmentation import InferenceOptions
+
+
+def non_negative_int(value: str) -> int:
+    """argparse `type` of counts: an integer >= 0 (argparse reports anything else as an argument error)."""
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return number
+
+
+def frame_rate(value: str) -> Fraction:
+    """argparse `type` of frame rates: a positive number or ratio (25, 29.97, 30000/1001)."""
+    try:
+        rate = Fraction(value)
+    except (ValueError, ZeroDivisionError) as error:
+        raise argparse.ArgumentTypeError(f"not a number or a ratio: {value}") from error
+    if rate <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return rate
+
+
+def device_from_arguments(value: str, parser: argparse.ArgumentParser) -> torch.device:
+    """`--device`: `auto` or a device of this machine (anything else is an argument error)."""
+    try:
+        return resolve_device(value)
+    except UserInputError as error:
+        parser.error(f"--device {error}")
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data (one of --data_dir or --dataset_name)")
+    group.add_argument("--data_dir", default=None, help="Root of a dataset with .lst split files (Cityscapes: as is).")
+    group.add_argument("--list_dir", default=None, help="Folder of the .lst split files (default: <data_dir>/lists).")
+    group.add_argument(
+        "--dataset_name", default=None, help="A save_to_disk folder, a folder of parquet files, or a Hub dataset."
+    )
+    group.add_argument("--dataset_config_name", default=None, help="Configuration of a Hub dataset.")
+    group.add_argument("--image_column", default="image", help="Image column of --dataset_name (default: image).")
+    group.add_argument("--label_column", default="label", help="Label column of --dataset_name (default: label).")
+    group.add_argument(
+        "--labels_file",
+        default=None,
+        help="JSON classes file: {id: name}, or {id2label, colors, ignore_index, label_map}. Required for every "
+        "dataset but Cityscapes.",
+    )
+    group.add_argument(
+        "--reduce_labels", action="store_true", help="Stored 0 is background to ignore; other values shift down by 1."
+    )
+    group.add_argument("--cache_dir", default=None, help="datasets cache folder.")
+    group.add_argument(
+        "--dataset_display_name", default=None, help="Name in results and model cards (default: from the data)."
+    )
+
+
+def check_dataset_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    if (args.data_dir is None) == (args.dataset_name is None):
+        parser.error("give exactly one of --data_dir (split files) or --dataset_name (a datasets dataset)")
+    if args.dataset_name is not None and args.labels_file is None:
+        parser.error("--dataset_name needs --labels_file: the classes of a dataset other than Cityscapes")
+    if args.reduce_labels and args.labels_file is None:
+        parser.error("--reduce_labels needs --labels_file (Cityscapes labels are converted by its own table)")
+
+
+def dataset_from_arguments(args: argparse.Namespace) -> SelectedDataset:
+    """The dataset the options of `add_dataset_arguments` select."""
+    return load_dataset(
+        data_dir=args.data_dir,
+        dataset_name=args.dataset_name,
+        labels_file=args.labels_file,
+        list_dir=args.list_dir,
+        dataset_config_name=args.dataset_config_name,
+        image_column=args.image_column,
+        label_column=args.label_column,
+        reduce_labels=args.reduce_labels,
+        cache_dir=args.cache_dir,
+        display_name=args.dataset_display_name,
+    )
+
+
+def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
+    """The multi-scale, flip and sliding-window options shared by the evaluation and prediction commands."""
+    group = parser.add_argument_group("inference")
+    group.add_argument("--scales", type=float, nargs="+", default=[1.0], help="Input scales to average.")
+    group.add_argument("--flip", action="store_true", help="Also average horizontally flipped predictions.")
+    group.add_argument("--sliding_window", action="store_true", help="Predict in windows instead of whole.")
+    group.add_argument("--window", type=int, nargs=2, default=[1024, 1024], metavar=("H", "W"))
+    group.add_argument("--stride", type=int, nargs=2, default=None, metavar=("H", "W"), help="Default: --window.")
+
+
+def inference_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> InferenceOptions:
+    """The test-time augmentation the options of `add_inference_arguments` ask for."""
+    if not all(math.isfinite(scale) and scale > 0 for scale in args.scales):
+        parser.error(f"--scales must be finite and positive, got {args.scales}")
+    window = tuple(args.window) if args.sliding_window else None
+    stride = tuple(args.stride) if args.stride and window else window
+    if window is not None and min(*window, *stride) < 1:
+        parser.error(f"--window and --stride must be positive, got {args.window} and {args.stride}")
+    return InferenceOptions(scales=tuple(args.scales), flip=args.flip, window=window, stride=stride)
+
+
+def data_folder(path: str, flag: str) -> str:
+    """A folder that must exist before a dataset is read from it (the `datasets` builders would name no flag)."""
+    if not Path(path).is_dir():
+        raise UserInputError(f"{flag} {path}: no such folder")
+    return path
+
+
+def add_synthetic_split_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sizes of the splits a synthetic-dataset generator writes, and its seed."""
+    parser.add_argument("--num_train", type=non_negative_int, default=40, help="Training images (default: 40).")
+    parser.add_argument("--num_val", type=non_negative_int, default=10, help="Validation images (default: 10).")
+    parser.add_argument("--num_test", type=non_negative_int, default=5, help="Test images (default: 5).")
+    parser.add_argument("--seed", type=int, default=0, help="Random seed; the same seed gives the same data.")

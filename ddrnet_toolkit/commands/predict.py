@@ -1,0 +1,152 @@
+"""Segment images, image sequences and videos with a DDRNet model; write colour masks, overlays and/or label maps.
+
+Inputs are files, folders (searched recursively for .png/.jpg/.jpeg images and .mp4/.avi/.mov/.mkv videos) or glob
+patterns. Outputs keep each input's folder relative to the common parent folder of all the images (or of all the
+videos and sequences), so cam_left/frame_1.png and cam_right/frame_1.png stay apart. Two inputs that would still
+share an output (the same stem in one folder, e.g. a.png and a.jpg, or a.mp4 and a.mkv) are refused before anything
+is predicted.
+
+Images go to <output_dir>/<format>/<folder>/<image stem>.png for each of --formats:
+  color       the predicted mask in the colours of the model's dataset (its labels.json)
+  overlay     the image blended with the colour mask
+  cityscapes  8-bit Cityscapes *label ids* (not train ids), named after the input image, as the official
+              benchmark server expects for a test-set submission (refused for a model whose classes are not the
+              19 Cityscapes classes)
+
+Videos are decoded with PyAV (FFmpeg) and predicted --batch_size frames at a time, never held whole in memory. A
+video <folder>/<stem>.mp4 (or .avi, .mov, .mkv) goes to <output_dir>/video/<format>/<folder>/ for each of
+--video_formats:
+  overlay     <stem>.mp4: the frames blended with the colour mask, at the input's size and average frame rate
+  color       <stem>.mp4: the colour masks
+  labels      <stem>/frame_000000.png, frame_000001.png, ...: 8-bit class indices of the model (train ids for a
+              Cityscapes model, not the benchmark's label ids)
+With --sequence_fps FPS, the images of each folder are instead the frames of one video at FPS frames per second,
+ordered by file name (numbers compared as numbers: frame_2 before frame_10); the folder <folder>/<name> goes to
+<output_dir>/video/<format>/<folder>/<name>.mp4 (labels: .../<name>/frame_000000.png, ...).
+Videos are written as MP4, H.264 (MPEG-4 Part 2 where PyAV lacks libx264) in yuv420p: an odd width or height gets one
+more column or row, a copy of the edge. A video or folder of frames is complete or absent: it is written under a
+temporary name and renamed when done.
+
+16-bit grayscale PNGs are scaled to 8 bits. An input that cannot be read (a truncated image or video, a file that is
+not an image or cannot be decoded as a video, an image too large to decode safely, a sequence frame of another size)
+stops the run with its name (--on_error stop, the default; outputs already written are kept), or with --on_error
+skip is left out (an unreadable frame leaves out its whole sequence): the others are predicted, every skipped input
+is listed at the end, and the exit status is 1.
+
+Examples:
+    python scripts/predict.py --model_name_or_path outputs/ddrnet-23-slim/best_model \\
+        --inputs "/data/cityscapes/leftImg8bit/test/*/*.png" --output_dir predictions --formats cityscapes
+    python scripts/predict.py --model_name_or_path outputs/ddrnet-23-slim/best_model \\
+        --inputs clips/drive.mp4 --output_dir predictions --video_formats overlay labels
+    python scripts/predict.py --model_name_or_path outputs/ddrnet-23-slim/best_model \\
+        --inputs /data/cityscapes/leftImg8bit/demoVideo/stuttgart_00 --sequence_fps 17 --output_dir predictions
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from functools import partial
+from pathlib import Path
+
+from ..errors import UserInputError
+from ..files import check_folder_creatable, writable_folder
+from ..inference.inputs import PredictionInputs, find_inputs
+from ..inference.prediction import FORMATS, VIDEO_FORMATS, OutputWriter, check_cityscapes_classes, predict_inputs
+from ..inference.segmentation import predict_classes
+from ..inference.visualization import model_palette
+from ..model_folder import load_trained_model
+from .arguments import add_inference_arguments, device_from_arguments, frame_rate, inference_options
+from .runner import run_script
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_name_or_path", required=True, help="Model folder (save_pretrained output).")
+    parser.add_argument("--inputs", nargs="+", required=True, help="Image or video files, folders or glob patterns.")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--formats", nargs="+", choices=FORMATS, help="Outputs of each image (default: color overlay).")
+    parser.add_argument(
+        "--video_formats",
+        nargs="+",
+        choices=VIDEO_FORMATS,
+        default=["overlay"],
+        help="Outputs of each video and image sequence.",
+    )
+    parser.add_argument(
+        "--sequence_fps",
+        type=frame_rate,
+        metavar="FPS",
+        help="Predict the images of each folder as the frames of one video at FPS frames per second (25, 29.97, "
+        "30000/1001), ordered by file name, instead of one by one.",
+    )
+    parser.add_argument(
+        "--batch_size", type=int, default=4, help="Images of equal size, or video frames, per forward pass."
+    )
+    parser.add_argument("--device", default="auto", help="auto (GPU when available), cpu, cuda, cuda:1, ...")
+    parser.add_argument(
+        "--on_error",
+        choices=("stop", "skip"),
+        default="stop",
+        help="An unreadable input stops the run (default), or is skipped and reported at the end (exit status 1).",
+    )
+    add_inference_arguments(parser)
+    parser.add_argument("--alpha", type=float, default=0.5, help="Mask opacity in overlays.")
+    args = parser.parse_args(argv)
+    args.inference = inference_options(args, parser)
+    if args.sequence_fps is not None and args.formats is not None:
+        parser.error("--formats: with --sequence_fps the images are predicted as videos; use --video_formats")
+    args.formats = args.formats or ["color", "overlay"]
+    if args.batch_size < 1:
+        parser.error("--batch_size must be at least 1")
+    if not (math.isfinite(args.alpha) and 0 <= args.alpha <= 1):
+        parser.error(f"--alpha must be between 0 and 1, got {args.alpha}")
+    args.device = device_from_arguments(args.device, parser)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    output_dir = Path(args.output_dir)
+    found = find_inputs(args.inputs, exclude=output_dir, what="--inputs")
+    inputs = PredictionInputs.plan(found, args.sequence_fps, what="--inputs")
+    folders = inputs.output_folders(output_dir, args.formats, args.video_formats)
+    for folder in [output_dir, *folders]:
+        check_folder_creatable(folder, "--output_dir")
+    model = load_trained_model(args.model_name_or_path)
+    if inputs.image_names and "cityscapes" in args.formats:
+        check_cityscapes_classes(model, args.model_name_or_path)
+    palette = model_palette(args.model_name_or_path, model.config.id2label)
+    writer = OutputWriter(output_dir, args.formats, args.video_formats, palette, args.alpha)
+    predict = partial(predict_classes, model.to(args.device), device=args.device, options=args.inference)
+    summary = predict_inputs(
+        inputs,
+        predict,
+        writer,
+        args.batch_size,
+        skip_unreadable=args.on_error == "skip",
+        before_writing=lambda: [writable_folder(folder, "--output_dir") for folder in folders],
+    )
+    if inputs.image_names:
+        print(f"wrote {summary.images} prediction(s) per format to {output_dir}/{{{','.join(args.formats)}}}")
+    if inputs.video_names:
+        print(
+            f"wrote {summary.videos} video(s) of {summary.frames} frame(s) in all per format to "
+            f"{output_dir}/video/{{{','.join(args.video_formats)}}}"
+        )
+    if summary.skipped:
+        for message in summary.skipped.values():
+            print(f"skipped: {message}", file=sys.stderr)
+        raise UserInputError(
+            f"skipped {len(summary.skipped)} of {inputs.count} input(s) that cannot be read (listed above)"
+        )
+    return 0
+
+
+def cli() -> None:
+    run_script(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,101 @@
+"""The one entry point of every command: a user's mistake becomes one `error: ...` line and exit status 1.
+
+Argument errors are the parsers' (`parser.error`, exit status 2). What reaches `run_script` as one of
+`USER_ERRORS` is bad input the user can fix (data, a model folder, a checkpoint, an output location); anything
+else is a bug in this project and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+
+import torch
+
+from dataset_builders.errors import DatasetError
+from modeling_ddrnet.configuration_ddrnet import DDRNetConfigError
+from modeling_ddrnet.convert_original import CheckpointConversionError
+
+from ..errors import UserInputError, one_line
+
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    UserInputError,
+    DatasetError,
+    CheckpointConversionError,
+    DDRNetConfigError,
+    json.JSONDecodeError,
+    OSError,
+)
+
+
+def describe(error: BaseException) -> str:
+    """One line for the user: an OS error names its path, a full disk says so."""
+    if isinstance(error, OSError) and not isinstance(error, UserInputError):
+        path = error.filename
+        if error.errno == errno.ENOSPC:
+            return f"no space left on the device holding {path or 'the output'}"
+        if path is not None and error.strerror:
+            return f"{path}: {error.strerror}"
+    return one_line(error)
+
+
+def is_distributed_process() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def is_peer_failure(error: RuntimeError) -> bool:
+    """A collective that broke because another process of a distributed run exited."""
+    if not is_distributed_process():
+        return False
+    message = str(error)
+    # gloo's words when the peer closed its sockets (interpreter teardown) or dropped them (`os._exit`).
+    peer_gone = "Connection closed by peer" in message or "Connection reset by peer" in message
+    return isinstance(error, torch.distributed.DistError) or peer_gone
+
+
+def run_script(main: Callable[[], int | None]) -> None:
+    """Run a command's `main` and exit with its status, turning `USER_ERRORS` into one line on stderr."""
+    try:
+        status = main() or 0
+    except USER_ERRORS as error:
+        print(f"error: {describe(error)}", file=sys.stderr)
+        status = 1
+    except RuntimeError as error:
+        if not is_peer_failure(error):
+            exit_after_bug()
+        # A peer stopped with its own message (above): this process's broken collective adds nothing.
+        rank = os.environ.get("RANK", "?")
+        print(f"error: process {rank} stopped because another process of the run failed", file=sys.stderr)
+        status = 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        status = 130
+    except Exception:
+        exit_after_bug()
+    exit_process(status)
+
+
+def exit_after_bug() -> None:
+    """Re-raise the exception being handled (a bug: it keeps its traceback), or print it and exit in a
+    distributed process, whose teardown must be skipped (see `exit_process`)."""
+    if not is_distributed_process():
+        raise  # the exception `run_script` is handling
+    traceback.print_exc()
+    exit_process(1)
+
+
+def exit_process(status: int) -> None:
+    """Exit with `status`. A distributed process skips the interpreter's teardown: destroying a gloo process group
+    can deadlock, its destructor joining a worker thread that waits for the GIL to free a finished collective's
+    tensors (seen about one two-process CPU run in seven). Logs and streams are flushed first."""
+    if not is_distributed_process():
+        sys.exit(status)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -1,0 +1,17 @@
+"""The error a user can fix, and the one-line forms of exception messages that the toolkit reports."""
+
+from __future__ import annotations
+
+
+class UserInputError(ValueError):
+    """Input the user can fix; the message names the file, folder or value at fault."""
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's message with its line breaks and runs of spaces collapsed (its type when it has none)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type when it has none): the gist of a library's long report."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -1,0 +1,77 @@
+"""What a run reports as it trains: losses, learning rates and speed at logging steps, and validation images beside
+their predicted and true masks, to the trackers (TensorBoard), the progress bar and the log."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from tqdm.auto import tqdm
+
+from ..inference.visualization import colorize
+
+logger = get_logger(__name__)
+
+
+class LossMeter:
+    """Sums the total, main and auxiliary losses on the device; the host reads them once per logging interval."""
+
+    def __init__(self, accelerator: Accelerator, images_per_step: int, start_step: int):
+        self.accelerator = accelerator
+        self.images_per_step = images_per_step
+        self.sums = torch.zeros(3, device=accelerator.device)
+        self.count = 0
+        self.since_time, self.since_step = time.perf_counter(), start_step
+
+    def add(self, outputs) -> None:
+        auxiliary = outputs.auxiliary_loss if outputs.auxiliary_loss is not None else outputs.main_loss * 0
+        self.sums += torch.stack([outputs.loss, outputs.main_loss, auxiliary]).detach().float()
+        self.count += 1
+
+    def read(self, step: int) -> dict[str, float]:
+        """Mean losses over all processes since the last read, and the images per second (a host sync)."""
+        total, main, auxiliary = self.accelerator.reduce(self.sums / max(self.count, 1), "mean").tolist()
+        elapsed = max(time.perf_counter() - self.since_time, 1e-9)
+        images_per_second = (step - self.since_step) * self.images_per_step / elapsed
+        self.sums.zero_()
+        self.count = 0
+        self.since_time, self.since_step = time.perf_counter(), step
+        return {"loss": total, "main_loss": main, "aux_loss": auxiliary, "images_per_second": images_per_second}
+
+
+def log_prediction_images(accelerator: Accelerator, samples: list, step: int, palette: np.ndarray) -> None:
+    """Validation images beside their predicted and true masks, in the dataset's colours."""
+    if not samples or not accelerator.is_main_process:
+        return
+    images = {
+        f"eval_images/{i}": np.concatenate([image, colorize(prediction, palette), colorize(label, palette)], axis=1)
+        for i, (image, prediction, label) in enumerate(samples)
+    }
+    for tracker in accelerator.trackers:
+        if tracker.name == "tensorboard":
+            tracker.log_images(images, step=step, dataformats="HWC")
+
+
+def log_training_step(
+    accelerator: Accelerator,
+    losses: LossMeter,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    progress: tqdm,
+    step: int,
+    max_train_steps: int,
+    epoch: int,
+) -> None:
+    """Losses, learning rate(s) and speed since the last logging step, to the trackers, the progress bar and the log."""
+    learning_rates = scheduler.get_last_lr()
+    logs = {**losses.read(step), "learning_rate": learning_rates[0]}
+    if len(learning_rates) > 1:
+        logs["learning_rate_heads"] = learning_rates[1]
+    accelerator.log({f"train/{k}": v for k, v in logs.items()}, step=step)
+    progress.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['learning_rate']:.5f}")
+    logger.info(
+        f"step {step}/{max_train_steps} epoch {epoch} loss {logs['loss']:.4f} (main {logs['main_loss']:.4f}) "
+        f"lr {logs['learning_rate']:.6f} {logs['images_per_second']:.1f} images/s"
+    )
