@@ -24,6 +24,19 @@ def tiny_config(**overrides) -> DDRNetConfig:
     return DDRNetConfig(**values)
 
 
+def model_with_trained_statistics(config: DDRNetConfig) -> DDRNetForSemanticSegmentation:
+    """Random BatchNorm statistics and affine parameters, so that folding has something to fold."""
+    torch.manual_seed(0)
+    model = DDRNetForSemanticSegmentation(config)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.normal_(0, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.normal_(0, 0.2)
+    return model.eval()
+
+
 @pytest.fixture
 def tiny_model() -> DDRNetForSemanticSegmentation:
     torch.manual_seed(0)
@@ -47,6 +60,35 @@ def synthetic_custom(tmp_path_factory):
     from dataset_builders.synthetic_custom import make_synthetic_custom
 
     return make_synthetic_custom(tmp_path_factory.mktemp("synthetic_custom"), num_train=4, num_val=3, num_test=2)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One datasets cache for the session: the shared synthetic datasets are prepared once."""
+    return tmp_path_factory.mktemp("datasets_cache")
+
+
+@pytest.fixture(scope="session")
+def label_space(synthetic_custom):
+    """The classes of `synthetic_custom`."""
+    from dataset_builders.label_space import LabelSpace
+
+    return LabelSpace.from_labels_file(synthetic_custom.labels_file)
+
+
+def tree_digest(root: Path) -> str:
+    """The names and bytes of every file under `root`."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_dirs(cache: Path) -> list[Path]:
+    """The prepared datasets under a `datasets` cache folder (one `dataset_info.json` each)."""
+    return sorted(cache.rglob("dataset_info.json"))
 
 
 def load_script(name: str):

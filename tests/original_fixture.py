@@ -49,3 +49,15 @@ def fixture_state_dict(keys: list[list]) -> dict[str, torch.Tensor]:
 def fixture_input() -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
     return torch.randn(FIXTURE_INPUT_SHAPE, generator=generator)
+
+
+def layouts(state_dict: dict[str, torch.Tensor]) -> dict[str, dict]:
+    """The checkpoint layouts found in the wild, built around one original state_dict."""
+    return {
+        "bare": state_dict,
+        "state_dict+module": {"state_dict": {f"module.{k}": v for k, v in state_dict.items()}, "epoch": 3},
+        "fullmodel": {**{f"model.{k}": v for k, v in state_dict.items()}, "loss.criterion.weight": torch.ones(19)},
+        "wrapped fullmodel": {
+            "state_dict": {**{f"model.{k}": v for k, v in state_dict.items()}, "loss.criterion.weight": torch.ones(19)}
+        },
+    }

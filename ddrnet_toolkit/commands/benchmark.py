@@ -23,10 +23,8 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
-from pathlib import Path
 
 import torch
 
@@ -46,9 +44,10 @@ from ..benchmarking.timing import add_speedups, as_dicts, markdown_table
 from ..data.selection import load_dataset
 from ..errors import UserInputError
 from ..export.int8 import spread_indices
+from ..files import writable_folder, write_json, write_text_atomically
 from ..model_folder import load_trained_model
 from .arguments import data_folder, device_from_arguments
-from .runner import run_script
+from .runner import entry_point
 
 PRESETS = {
     "paper": {},
@@ -191,19 +190,17 @@ def main(argv: list[str] | None = None) -> int:
     if int8 is not None:
         table += f"\n\n{int8_markdown(int8)}"
     print(f"\n{header}\n\n{table}")
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "results.md").write_text(f"{header}\n\n{table}\n")
+    output_dir = writable_folder(args.output_dir, "--output_dir")
+    write_text_atomically(output_dir / "results.md", f"{header}\n\n{table}\n")
     results = {"header": header, "rows": as_dicts(rows)}
     if int8 is not None:
         results["int8"] = int8
-    (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(output_dir / "results.json", results)
     print(f"\nwrote {output_dir / 'results.md'} and {output_dir / 'results.json'}")
     return 0
 
 
-def cli() -> None:
-    run_script(main)
+cli = entry_point(main)
 
 
 if __name__ == "__main__":

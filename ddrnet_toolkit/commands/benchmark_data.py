@@ -16,7 +16,7 @@ import argparse
 
 from ..benchmarking.data_pipeline import measure_data_pipeline
 from ..benchmarking.timing import markdown_table
-from .runner import run_script
+from .runner import entry_point
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,8 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli() -> None:
-    run_script(main)
+cli = entry_point(main)
 
 
 if __name__ == "__main__":

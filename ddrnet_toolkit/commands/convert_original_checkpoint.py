@@ -21,7 +21,7 @@ from modeling_ddrnet.convert_original import CheckpointConversionError, convert_
 from ..errors import UserInputError
 from ..files import check_folder_creatable, staging_folder
 from ..model_folder import model_files
-from .runner import run_script
+from .runner import entry_point
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli() -> None:
-    run_script(main)
+cli = entry_point(main)
 
 
 if __name__ == "__main__":

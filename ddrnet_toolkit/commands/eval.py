@@ -30,7 +30,7 @@ from .arguments import (
     dataset_from_arguments,
     inference_options,
 )
-from .runner import run_script
+from .runner import entry_point
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -92,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli() -> None:
-    run_script(main)
+cli = entry_point(main)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from ..export.onnx import MIN_OPSET, max_supported_opset
 from ..files import writable_file
 from ..model_folder import load_trained_model
 from .arguments import data_folder
-from .runner import run_script
+from .runner import entry_point
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -125,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli() -> None:
-    run_script(main)
+cli = entry_point(main)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import argparse
 
 from dataset_builders.cityscapes import write_split_lists
 
-from .runner import run_script
+from .runner import entry_point
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,8 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli() -> None:
-    run_script(main)
+cli = entry_point(main)
 
 
 if __name__ == "__main__":

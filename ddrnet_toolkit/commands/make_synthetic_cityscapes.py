@@ -12,7 +12,7 @@ import time
 from dataset_builders.cityscapes.synthetic import make_synthetic_cityscapes
 
 from .arguments import add_synthetic_split_arguments, non_negative_int
-from .runner import run_script
+from .runner import entry_point
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,8 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote a synthetic Cityscapes to {args.output_dir} in {time.perf_counter() - start:.1f}s ({summary})")
 
 
-def cli() -> None:
-    run_script(main)
+cli = entry_point(main)
 
 
 if __name__ == "__main__":

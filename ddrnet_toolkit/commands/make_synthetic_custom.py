@@ -17,7 +17,7 @@ import argparse
 from dataset_builders.synthetic_custom import make_synthetic_custom
 
 from .arguments import add_synthetic_split_arguments
-from .runner import run_script
+from .runner import entry_point
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,8 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli() -> None:
-    run_script(main)
+cli = entry_point(main)
 
 
 if __name__ == "__main__":

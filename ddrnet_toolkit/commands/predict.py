@@ -58,7 +58,7 @@ from ..inference.segmentation import predict_classes
 from ..inference.visualization import model_palette
 from ..model_folder import load_trained_model
 from .arguments import add_inference_arguments, device_from_arguments, frame_rate, inference_options
-from .runner import run_script
+from .runner import entry_point
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -144,8 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli() -> None:
-    run_script(main)
+cli = entry_point(main)
 
 
 if __name__ == "__main__":

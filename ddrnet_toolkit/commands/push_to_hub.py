@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 
 from ..hub.publish import publish, repo_id_problem
-from .runner import run_script
+from .runner import entry_point
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli() -> None:
-    run_script(main)
+cli = entry_point(main)
 
 
 if __name__ == "__main__":

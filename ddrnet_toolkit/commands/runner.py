@@ -80,6 +80,11 @@ def run_script(main: Callable[[], int | None]) -> None:
     exit_process(status)
 
 
+def entry_point(main: Callable[[], int | None]) -> Callable[[], None]:
+    """The console entry point of a command: `run_script(main)`."""
+    return lambda: run_script(main)
+
+
 def exit_after_bug() -> None:
     """Re-raise the exception being handled (a bug: it keeps its traceback), or print it and exit in a
     distributed process, whose teardown must be skipped (see `exit_process`)."""

@@ -57,7 +57,7 @@ from ..training.step import train_on_batch
 from ..training.tracking import LossMeter, log_training_step
 from ..training.weight_averaging import WeightAverage
 from .arguments import add_dataset_arguments, check_dataset_arguments, dataset_from_arguments
-from .runner import run_script
+from .runner import entry_point
 
 logger = get_logger(__name__)
 
@@ -423,8 +423,7 @@ def check_training_arguments(args: argparse.Namespace, parser: argparse.Argument
         parser.error(f"--head_lr_multiplier must be a positive number, got {args.head_lr_multiplier}")
 
 
-def cli() -> None:
-    run_script(main)
+cli = entry_point(main)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -10,12 +13,30 @@ from PIL import Image
 from transformers.image_processing_outputs import SemanticSegmentationPostProcessorOutput
 from transformers.modeling_outputs import SemanticSegmenterOutput
 
-from modeling_ddrnet import DDRNetImageProcessor
+from dataset_builders.cityscapes.labels import PALETTE
+from modeling_ddrnet import (
+    DDRNetImageProcessor,
+)
 
 
 def photo_like_images(count: int, height: int = 48, width: int = 80) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
     return [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def photo(dtype=np.uint8) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (32, 48, 3)).astype(dtype)
+
+
+def processor_pixels(images, **kwargs) -> torch.Tensor:
+    return DDRNetImageProcessor(**kwargs)(images, return_tensors="pt")["pixel_values"]
+
+
+def gray16_png(path: Path, value: int = 128 * 257, size=(128, 64)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full(size[::-1], value, dtype=np.uint16)).save(path)
+    assert Image.open(path).mode.startswith("I")
+    return path
 
 
 def test_tensor_batch_gives_the_pixel_values_of_the_pil_path():
@@ -72,3 +93,86 @@ def test_post_process_returns_segmentation_scores_at_the_target_size():
     assert torch.equal(plain[0], results[0].segmentation)
     native = processor.post_process_semantic_segmentation(outputs, return_segmentation_scores=True)
     assert torch.equal(native[0].segmentation_scores, logits[0])
+
+
+def test_image_processor_normalizes_and_post_processes(tiny_model):
+    import numpy as np
+
+    processor = DDRNetImageProcessor()
+    image = np.full((40, 60, 3), 255, dtype=np.uint8)
+    label = np.full((40, 60), 7, dtype=np.uint8)
+    batch = processor(image, segmentation_maps=label, return_tensors="pt")
+    assert batch["pixel_values"].shape == (1, 3, 40, 60)
+    expected = (1 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225])
+    torch.testing.assert_close(batch["pixel_values"][0, :, 0, 0], expected)
+    assert batch["labels"].dtype == torch.int64 and batch["labels"].shape == (1, 40, 60)
+
+    tiny_model.eval()
+    with torch.no_grad():
+        outputs = tiny_model(batch["pixel_values"])
+    maps = processor.post_process_semantic_segmentation(outputs, target_sizes=[(80, 120)])
+    assert maps[0].shape == (80, 120) and maps[0].max() < 19
+    assert processor.post_process_semantic_segmentation(outputs)[0].shape == (5, 8)
+    with pytest.raises(ValueError, match="one per image"):
+        processor.post_process_semantic_segmentation(outputs, target_sizes=[(1, 1), (2, 2)])
+
+
+def test_resize_option_resizes_images_and_labels():
+    import numpy as np
+
+    processor = DDRNetImageProcessor(do_resize=True, size={"height": 32, "width": 64})
+    batch = processor(np.zeros((40, 60, 3), np.uint8), segmentation_maps=np.ones((40, 60), np.uint8))
+    assert batch["pixel_values"][0].shape == (3, 32, 64)
+    assert batch["labels"][0].shape == (32, 64) and set(np.unique(batch["labels"][0])) == {1}
+
+
+def test_processor_reads_16_bit_and_unit_float_images_like_8_bit_ones(tmp_path):
+    eight = photo()
+    expected = processor_pixels(eight)
+    sixteen = eight.astype(np.uint16) * 257
+    unit = eight.astype(np.float32) / 255
+    as_tensor = lambda array: torch.from_numpy(array).permute(2, 0, 1)  # noqa: E731
+    for name, images in {
+        "uint16 array": sixteen,
+        "uint16 tensor": as_tensor(sixteen),
+        "float in [0, 1] array": unit,
+        "float in [0, 1] tensor": as_tensor(unit),
+        "float 0..255 array": eight.astype(np.float32),
+        "uint8 tensor": as_tensor(eight),
+    }.items():
+        torch.testing.assert_close(processor_pixels(images), expected, atol=1e-5, rtol=0, msg=name)
+    # A 16-bit grayscale PNG (PIL mode I;16) is gray, not white: its PIL RGB conversion would clip it.
+    gray = eight[..., 0]
+    expected_gray = processor_pixels(Image.fromarray(gray))
+    path = gray16_png(tmp_path / "gray16.png", size=(48, 32))
+    Image.fromarray(gray.astype(np.uint16) * 257).save(path)
+    for kwargs in ({}, {"do_convert_rgb": True}):
+        actual = DDRNetImageProcessor()(Image.open(path), return_tensors="pt", **kwargs)["pixel_values"]
+        torch.testing.assert_close(actual, expected_gray, atol=1e-5, rtol=0)
+
+
+def test_processor_label_maps_in_a_palette_image_are_class_ids():
+    labels = np.random.default_rng(0).integers(0, 19, (32, 48), dtype=np.uint8)
+    palette_map = Image.frombytes("P", (48, 32), labels.tobytes())
+    palette_map.putpalette(PALETTE.flatten().tolist())
+    for label_map in (palette_map, Image.fromarray(labels), labels[None]):
+        batch = DDRNetImageProcessor()(photo(), segmentation_maps=label_map, return_tensors="pt")
+        assert torch.equal(batch["labels"][0], torch.from_numpy(labels).long())
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_post_process_upsamples_with_the_processors_align_corners(align_corners):
+    logits = torch.randn(1, 5, 6, 10)
+    outputs = SimpleNamespace(logits=logits)
+    processor = DDRNetImageProcessor(align_corners=align_corners)
+    [result] = processor.post_process_semantic_segmentation(outputs, [(48, 80)], return_segmentation_scores=True)
+    expected = F.interpolate(logits, size=(48, 80), mode="bilinear", align_corners=align_corners)[0]
+    torch.testing.assert_close(result["segmentation_scores"], expected)
+    other = F.interpolate(logits, size=(48, 80), mode="bilinear", align_corners=not align_corners)[0]
+    assert not torch.allclose(result["segmentation_scores"], other)
+
+
+def test_align_corners_is_saved_with_the_processor(tmp_path):
+    DDRNetImageProcessor(align_corners=True).save_pretrained(tmp_path)
+    assert DDRNetImageProcessor.from_pretrained(tmp_path).align_corners is True
+    assert DDRNetImageProcessor().align_corners is False

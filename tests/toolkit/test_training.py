@@ -1,205 +1,303 @@
-"""End-to-end runs of scripts/train.py and scripts/eval.py through `accelerate launch` on tiny synthetic data."""
+"""The training subpackage: schedule and optimizer, the average of the weights, non-finite guards, checkpoints,
+recipes (`--config`: precedence, errors, round trip)."""
 
 from __future__ import annotations
 
-import json
-import shutil
+import argparse
+import math
+import os
+from types import SimpleNamespace
 
-import evaluate
-import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, TINY_TRAINING_ARGS, load_script, run_script
-from safetensors.torch import load_file
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+import yaml
+from accelerate import Accelerator
+from conftest import REPO_ROOT, load_script, tiny_config
 
-from dataset_builders.cityscapes import load_cityscapes
-from ddrnet_toolkit import MEAN_IOU_METRIC_PATH
-from ddrnet_toolkit.data import EvalDataset, normalize_on_device
-from ddrnet_toolkit.inference import predict_probabilities
+from ddrnet_toolkit.errors import UserInputError
+from ddrnet_toolkit.training.accelerator import check_distributed_setup
+from ddrnet_toolkit.training.checkpointing import find_latest_checkpoint, resolve_checkpoint
+from ddrnet_toolkit.training.guards import NonFiniteGuard, TrainingDiverged
+from ddrnet_toolkit.training.optimization import head_parameters, poly_schedule, sgd_with_momentum_buffers
+from ddrnet_toolkit.training.plan import TrainingPlan
+from ddrnet_toolkit.training.recipes import read_recipe, resolved_recipe, write_recipe
+from ddrnet_toolkit.training.weight_averaging import WeightAverage
 from modeling_ddrnet import DDRNetForSemanticSegmentation
 
 
-def train(synthetic_root, tiny_model_dir, output_dir, *extra, config="cpu.yaml"):
-    args = ["--model_name_or_path", str(tiny_model_dir), "--data_dir", str(synthetic_root)]
-    args += ["--output_dir", str(output_dir), "--cache_dir", str(output_dir.parent / "cache"), *TINY_TRAINING_ARGS]
-    result = run_script("train.py", *args, *extra, config=config)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
+def test_latest_skips_incomplete_checkpoints(tmp_path):
+    checkpoints = tmp_path / "checkpoints"
+    for name, complete in (("step_00000003", True), ("step_00000009", False), ("step_00000006.tmp", True)):
+        (checkpoints / name).mkdir(parents=True)
+        (checkpoints / name / "model.safetensors").write_bytes(b"partial")
+        if complete:
+            (checkpoints / name / "trainer_state.json").write_text("{}")
+    assert find_latest_checkpoint(checkpoints).name == "step_00000003"
+    assert resolve_checkpoint("latest", checkpoints).name == "step_00000003"
+    with pytest.raises(UserInputError, match="not a complete checkpoint"):
+        resolve_checkpoint(str(checkpoints / "step_00000009"), checkpoints)
+    assert resolve_checkpoint("latest", tmp_path / "none") is None
 
 
-@pytest.fixture(scope="module")
-def finished_run(synthetic_root, tiny_model_dir, tmp_path_factory):
-    output_dir = tmp_path_factory.mktemp("train") / "run"
-    extra = ("--max_train_steps", "6", "--eval_steps", "3", "--checkpointing_steps", "3")
-    result = train(synthetic_root, tiny_model_dir, output_dir, *extra)
-    return output_dir, result
+def test_nonfinite_steps_are_skipped_on_the_device_and_then_stop_the_run():
+    accelerator = Accelerator(cpu=True)
+    torch.manual_seed(0)
+    model = DDRNetForSemanticSegmentation(tiny_config())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, fused=True)
+    for parameter in model.parameters():
+        optimizer.state[parameter]["momentum_buffer"] = torch.zeros_like(parameter)
+    guard = NonFiniteGuard(accelerator, optimizer, max_consecutive=3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def step(finite: bool) -> None:
+        for parameter in model.parameters():
+            parameter.grad = torch.ones_like(parameter)
+        if not finite:
+            next(model.parameters()).grad[0] = float("nan")
+        guard.check_gradients(model)
+        optimizer.step()
+
+    for _ in range(2):
+        step(finite=False)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    guard.raise_if_diverged(step=2)  # two in a row: a warning only
+    step(finite=True)
+    assert not torch.equal(before["decode_head.conv2.bias"], model.decode_head.conv2.bias)
+    for _ in range(3):
+        step(finite=False)
+    with pytest.raises(TrainingDiverged, match="3 consecutive steps had non-finite"):
+        guard.raise_if_diverged(step=6)
 
 
-def scalar_and_image_tags(log_dir):
-    tags = {"scalars": set(), "images": set()}
-    for events in log_dir.rglob("events.out.tfevents.*"):
-        accumulator = EventAccumulator(str(events))
-        accumulator.Reload()
-        tags["scalars"] |= set(accumulator.Tags()["scalars"])
-        tags["images"] |= set(accumulator.Tags()["images"])
-    return tags
+def test_more_processes_than_gpus_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    accelerator = SimpleNamespace(device=torch.device("cuda", 0), local_process_index=3, num_processes=4)
+    with pytest.raises(UserInputError, match="4 processes were launched but this machine has 2 GPU"):
+        check_distributed_setup(accelerator, per_device_batch_size=8)
 
 
-def test_training_writes_models_checkpoints_and_tensorboard(finished_run):
-    output_dir, result = finished_run
-    for folder in (output_dir / "last_model", output_dir / "best_model"):
-        assert folder.is_symlink()  # swapped atomically to a complete version
-        assert {"model.safetensors", "config.json", "preprocessor_config.json", "eval_results.json"} <= {
-            p.name for p in folder.iterdir()
-        }
-    # One complete version per model folder; earlier versions are removed after each swap.
-    assert len(list((output_dir / ".model_versions").iterdir())) == 2
-    assert sorted(p.name for p in (output_dir / "checkpoints").iterdir()) == ["step_00000003", "step_00000006"]
-    results = json.loads((output_dir / "last_model" / "eval_results.json").read_text())
-    assert results["step"] == 6 and 0 <= results["mean_iou"] <= 1
-    assert set(results["per_category_iou"]) >= {"road", "car", "sky"}
-    tags = scalar_and_image_tags(output_dir / "logs")
-    assert {
-        "train/loss",
-        "train/main_loss",
-        "train/aux_loss",
-        "train/learning_rate",
-        "train/images_per_second",
-    } <= tags["scalars"]
-    assert {"eval/mean_iou", "eval/mean_accuracy", "eval/overall_accuracy", "eval_iou/road"} <= tags["scalars"]
-    assert "eval_images/0" in tags["images"]
-    assert "effective batch size 2" in result.stderr + result.stdout
-    model = DDRNetForSemanticSegmentation.from_pretrained(output_dir / "last_model")
-    assert model.config.class_weights[0] == pytest.approx(0.8373)
-    # Models are stored as safetensors only.
-    for folder in (output_dir / "last_model", output_dir / "best_model"):
-        assert not [p.name for p in folder.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".pkl"}]
+def resident_memory_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def test_resume_continues_at_the_same_step_and_learning_rate(finished_run, synthetic_root, tiny_model_dir, tmp_path):
-    output_dir, _ = finished_run
-    resumed = tmp_path / "run"
-    shutil.copytree(output_dir / "checkpoints", resumed / "checkpoints")
-    shutil.rmtree(resumed / "checkpoints" / "step_00000006")
-    extra = ("--max_train_steps", "6", "--eval_steps", "3", "--checkpointing_steps", "3")
-    result = train(synthetic_root, tiny_model_dir, resumed, *extra, "--resume_from_checkpoint", "latest")
-    expected_lr = 0.01 * (1 - 3 / 6) ** 0.9
-    assert f"at step 3, lr {expected_lr:.6g}" in result.stderr
-    uninterrupted = load_file(output_dir / "checkpoints" / "step_00000006" / "model.safetensors")
-    continued = load_file(resumed / "checkpoints" / "step_00000006" / "model.safetensors")
-    for key, value in uninterrupted.items():
-        torch.testing.assert_close(continued[key], value, rtol=0, atol=0, msg=key)
+@pytest.mark.slow
+def test_memory_does_not_grow_over_hundreds_of_steps():
+    torch.manual_seed(0)
+    model = DDRNetForSemanticSegmentation(tiny_config(class_weights="cityscapes")).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, fused=True)
+    pixel_values, labels = torch.randn(2, 3, 64, 64), torch.randint(0, 19, (2, 64, 64))
+    samples = []
+    for step in range(300):
+        loss = model(pixel_values, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if step in (100, 299):
+            samples.append(resident_memory_mb())
+    assert samples[1] - samples[0] < 20, samples
 
 
-def test_two_process_training_writes_once(synthetic_root, tiny_model_dir, tmp_path):
-    output_dir = tmp_path / "ddp"
-    extra = ("--max_train_steps", "2", "--eval_steps", "2", "--checkpointing_steps", "2")
-    result = train(synthetic_root, tiny_model_dir, output_dir, *extra, config="multi_cpu.yaml")
-    assert "2 processes" in result.stderr
-    assert "Weights identical on all 2 processes" in result.stderr
-    assert [p.name for p in (output_dir / "checkpoints").iterdir()] == ["step_00000002"]
-    assert len(list((output_dir / "logs").rglob("events.out.tfevents.*"))) >= 1
-    assert (output_dir / "last_model" / "model.safetensors").is_file()
+RECIPES = REPO_ROOT / "configs" / "recipes"
 
 
-def test_eval_script_is_the_same_on_one_and_two_processes_and_equals_the_module(
-    synthetic_root, tiny_model_dir, tmp_path
-):
-    common = ["--model_name_or_path", str(tiny_model_dir), "--data_dir", str(synthetic_root)]
-    common += ["--cache_dir", str(tmp_path / "cache"), "--num_workers", "0"]
-    single = run_script("eval.py", *common, "--output_file", str(tmp_path / "one.json"))
-    assert single.returncode == 0, single.stderr[-3000:]
-    assert "road" in single.stdout and "mean" in single.stdout
-    double = run_script("eval.py", *common, "--output_file", str(tmp_path / "two.json"), config="multi_cpu.yaml")
-    assert double.returncode == 0, double.stderr[-3000:]
-    one = json.loads((tmp_path / "one.json").read_text())
-    two = json.loads((tmp_path / "two.json").read_text())
-    assert one["mean_iou"] == two["mean_iou"] and one["per_category_iou"] == two["per_category_iou"]
-
-    # The same predictions scored by the evaluate module.
-    model = DDRNetForSemanticSegmentation.from_pretrained(tiny_model_dir).eval()
-    split = load_cityscapes(synthetic_root, cache_dir=tmp_path / "cache")["validation"]
-    predictions, references = [], []
-    for sample in EvalDataset(split):
-        pixel_values, _ = normalize_on_device({key: value[None] for key, value in sample.items()})
-        probabilities = predict_probabilities(model, pixel_values)
-        predictions.append(probabilities.argmax(1)[0].numpy().astype(np.uint8))
-        references.append(sample["labels"].numpy())
-    metric = evaluate.load(MEAN_IOU_METRIC_PATH)
-    expected = metric.compute(predictions=predictions, references=references, num_labels=19, ignore_index=255)
-    assert one["mean_iou"] == pytest.approx(expected["mean_iou"], abs=1e-12)
+train_script = load_script("train")
 
 
-def test_eval_script_rejects_an_unlabelled_split(synthetic_root, tiny_model_dir, tmp_path):
-    result = run_script(
-        "eval.py",
-        "--model_name_or_path",
-        str(tiny_model_dir),
-        "--data_dir",
-        str(synthetic_root),
-        "--cache_dir",
-        str(tmp_path / "cache"),
-        "--split",
-        "test",
+REQUIRED = ["--data_dir", "/data/cityscapes", "--output_dir", "/runs/out"]
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return train_script.parse_args([*REQUIRED, *argv])
+
+
+def parse_error(capsys, *argv: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        parse(*argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_recipe_applies_its_values(path):
+    written = yaml.safe_load(path.read_text())
+    args = parse("--config", str(path))
+    for key, value in written.items():
+        assert getattr(args, key) == value, key
+
+
+def test_the_paper_recipes_differ_only_in_the_variant_and_keep_the_techniques_off():
+    slim, deep = (
+        yaml.safe_load((RECIPES / f"cityscapes-{v}.yaml").read_text()) for v in ("ddrnet-23-slim", "ddrnet-39")
     )
-    assert result.returncode == 1 and "not a labelled split" in result.stderr
+    assert {k for k in slim if slim[k] != deep.get(k)} == {"variant"}
+    args = parse("--config", str(RECIPES / "cityscapes-ddrnet-23.yaml"))
+    assert (args.ema_decay, args.warmup_steps, args.head_lr_multiplier) == (0.0, 0, 1.0)
+    assert (args.rare_class_probability, args.color_jitter) == (0.0, 0.0)
+    assert (args.learning_rate, args.per_device_train_batch_size, args.num_train_epochs) == (0.01, 6, 484)
 
 
-PLUS_RECIPE = str(REPO_ROOT / "configs" / "recipes" / "cityscapes-plus.yaml")
-# The plus recipe scaled down to 6 steps: a decay whose average moves within the run, and a 2-step warmup.
-PLUS_OVERRIDES = ("--config", PLUS_RECIPE, "--ema_decay", "0.9", "--warmup_steps", "2")
-SIX_STEPS = ("--max_train_steps", "6", "--eval_steps", "3", "--checkpointing_steps", "3")
+def test_command_line_flags_override_the_file(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("variant: ddrnet-23\nlearning_rate: 0.02\ncrop_size: [512, 256]\nno_ohem: true\n")
+    from_file = parse("--config", str(recipe))
+    assert (from_file.variant, from_file.learning_rate, from_file.crop_size, from_file.no_ohem) == (
+        "ddrnet-23",
+        0.02,
+        [512, 256],
+        True,
+    )
+    overridden = parse("--config", str(recipe), "--learning_rate", "0.05", "--model_name_or_path", "/models/m")
+    assert overridden.learning_rate == 0.05 and overridden.crop_size == [512, 256]
+    # A flag that excludes a file's option replaces it: the file's variant gives way to the model folder.
+    assert overridden.model_name_or_path == "/models/m" and overridden.variant is None
+    # Without --config, the parser's own defaults.
+    assert parse().learning_rate == 0.01 and parse().variant is None
 
 
-@pytest.fixture(scope="module")
-def plus_run(synthetic_root, tiny_model_dir, tmp_path_factory):
-    output_dir = tmp_path_factory.mktemp("plus") / "run"
-    result = train(synthetic_root, tiny_model_dir, output_dir, *PLUS_OVERRIDES, *SIX_STEPS)
-    return output_dir, result
+def test_a_file_may_give_the_required_output_dir(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("output_dir: /runs/from_file\ndata_dir: /data\n")
+    args = train_script.parse_args(["--config", str(recipe)])
+    assert args.output_dir == "/runs/from_file"
 
 
-def test_the_plus_recipe_publishes_the_average_of_the_weights_and_records_its_configuration(plus_run):
-    output_dir, result = plus_run
-    checkpoint = output_dir / "checkpoints" / "step_00000006"
-    average = torch.load(checkpoint / "custom_checkpoint_1.pkl", weights_only=True)
-    assert average["num_updates"] == 6 and average["decay"] == 0.9
-    published = load_file(output_dir / "last_model" / "model.safetensors")
-    trained = load_file(checkpoint / "model.safetensors")
-    for key, value in published.items():
-        assert torch.equal(value, average["weights"][key]), key
-    assert any(not torch.equal(value, trained[key]) for key, value in published.items())
-    # The run's resolved options replay it; the model card's record names the recipe and the techniques.
-    replayed = load_script("train").parse_args(["--config", str(output_dir / "train_config.yaml")])
-    assert (replayed.learning_rate, replayed.head_lr_multiplier, replayed.ema_decay) == (0.0075, 10.0, 0.9)
-    assert (replayed.crop_size, replayed.max_train_steps, replayed.output_dir) == ([64, 64], 6, str(output_dir))
-    record = json.loads((output_dir / "last_model" / "training_args.json").read_text())
-    assert record["recipe"] == PLUS_RECIPE and record["rare_class_probability"] == 0.5
-    assert record["color_jitter"] == 0.5 and record["warmup_steps"] == 2
-    assert {"train/learning_rate", "train/learning_rate_heads"} <= scalar_and_image_tags(output_dir / "logs")["scalars"]
-    assert "step 1/6 epoch 0" in result.stderr and "lr 0.004125" in result.stderr  # 0.0075 x (0.1 + 0.9 x 1 / 2)
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("learnig_rate: 0.1\n", "line 1: unknown option 'learnig_rate' (did you mean 'learning_rate'?)"),
+        ("seed: 1\nema_decy: 0.9\n", "line 2: unknown option 'ema_decy' (did you mean 'ema_decay'?)"),
+        ("crop_size: 512\n", "crop_size takes a list of 2 values, got 512"),
+        ("learning_rate: [0.1, 0.2]\n", "learning_rate takes one value, got a list"),
+        ("per_device_train_batch_size: 2.5\n", "per_device_train_batch_size: invalid value 2.5"),
+        ("class_weights: imagenet\n", "class_weights: invalid choice 'imagenet'"),
+        ("no_ohem: yes please\n", "no_ohem is a switch: true or false, got 'yes please'"),
+        ("overwrite_output_dir: true\n", "'overwrite_output_dir' acts on the output folder"),
+        ("variant: ddrnet-23\nmodel_name_or_path: /m\n", "variant and model_name_or_path cannot both be set"),
+        ("seed: 1\nseed: 2\n", "line 2: 'seed' is given twice"),
+        ("- seed\n", "a recipe is a mapping of option names to values"),
+        ("seed: [1\n", "not valid YAML"),
+    ],
+)
+def test_a_bad_recipe_is_one_line_naming_the_file(tmp_path, capsys, text, message):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(text)
+    line = parse_error(capsys, "--config", str(recipe))
+    assert str(recipe) in line and message in line
 
 
-def test_resume_with_the_average_of_the_weights_is_bit_exact(plus_run, synthetic_root, tiny_model_dir, tmp_path):
-    output_dir, _ = plus_run
-    resumed = tmp_path / "run"
-    shutil.copytree(output_dir / "checkpoints", resumed / "checkpoints")
-    shutil.rmtree(resumed / "checkpoints" / "step_00000006")
-    train(synthetic_root, tiny_model_dir, resumed, *PLUS_OVERRIDES, *SIX_STEPS, "--resume_from_checkpoint", "latest")
-    uninterrupted = load_file(output_dir / "checkpoints" / "step_00000006" / "model.safetensors")
-    continued = load_file(resumed / "checkpoints" / "step_00000006" / "model.safetensors")
-    assert all(torch.equal(continued[key], value) for key, value in uninterrupted.items())
-    uninterrupted = torch.load(output_dir / "checkpoints" / "step_00000006" / "custom_checkpoint_1.pkl")
-    continued = torch.load(resumed / "checkpoints" / "step_00000006" / "custom_checkpoint_1.pkl")
-    assert continued["num_updates"] == uninterrupted["num_updates"] == 6
-    for key, value in uninterrupted["weights"].items():
-        assert torch.equal(continued["weights"][key], value), key
+def test_a_missing_recipe_is_named(tmp_path, capsys):
+    line = parse_error(capsys, "--config", str(tmp_path / "nowhere.yaml"))
+    assert line.endswith(f"--config {tmp_path / 'nowhere.yaml'}: No such file or directory")
 
-    # Another decay cannot continue this average.
-    other = tmp_path / "other"
-    shutil.copytree(output_dir / "checkpoints", other / "checkpoints")
-    args = ["--model_name_or_path", str(tiny_model_dir), "--data_dir", str(synthetic_root), "--output_dir", str(other)]
-    args += ["--cache_dir", str(tmp_path / "cache"), *TINY_TRAINING_ARGS, *SIX_STEPS, "--resume_from_checkpoint"]
-    result = run_script("train.py", *args, "latest", *PLUS_OVERRIDES, "--ema_decay", "0.5")
-    assert result.returncode == 1
-    assert "was trained with --ema_decay 0.9, this run has 0.5" in result.stderr.strip().splitlines()[-1]
+
+def test_the_resolved_configuration_replays_the_run(tmp_path):
+    args = parse("--config", str(RECIPES / "cityscapes-plus.yaml"), "--learning_rate", "0.03", "--overwrite_output_dir")
+    recorded = tmp_path / "train_config.yaml"
+    write_recipe(resolved_recipe(vars(args)), recorded, "a comment\nover two lines")
+    assert recorded.read_text().startswith("# a comment\n# over two lines\n")
+    replayed = train_script.parse_args(["--config", str(recorded)])
+    # Everything but the flags that act on the output folder (never replayed) and the file name itself.
+    expected = {k: v for k, v in vars(args).items() if k not in ("config", "overwrite_output_dir")}
+    assert {k: v for k, v in vars(replayed).items() if k not in ("config", "overwrite_output_dir")} == expected
+    assert replayed.overwrite_output_dir is False and replayed.learning_rate == 0.03
+    assert read_recipe(recorded, train_script.build_parser())["ema_decay"] == 0.9999
+
+
+def test_warmup_then_poly_at_chosen_steps():
+    factor = poly_schedule(max_steps=110, power=0.9, warmup_steps=10, warmup_start_factor=0.1)
+    assert factor(0) == pytest.approx(0.1)
+    assert factor(5) == pytest.approx(0.1 + 0.9 * 5 / 10)
+    assert factor(10) == pytest.approx(1.0)
+    assert factor(60) == pytest.approx((1 - 50 / 100) ** 0.9)
+    assert factor(110) == 0.0 and factor(200) == 0.0
+    # Without warmup, the original schedule exactly.
+    plain = poly_schedule(max_steps=100, power=0.9)
+    assert [plain(s) for s in (0, 37, 100)] == [1.0, (1 - 37 / 100) ** 0.9, 0.0]
+
+
+def test_heads_learn_at_the_multiplied_rate_and_follow_the_schedule():
+    model = DDRNetForSemanticSegmentation(tiny_config())
+    optimizer = sgd_with_momentum_buffers(model, 0.01, 0.9, 5e-4, head_lr_multiplier=10)
+    backbone, heads = optimizer.param_groups
+    assert (backbone["lr"], heads["lr"]) == (0.01, pytest.approx(0.1))
+    head_ids = {id(p) for p in head_parameters(model)}
+    assert {id(p) for p in heads["params"]} == head_ids
+    assert {id(p) for p in backbone["params"]} == {id(p) for p in model.parameters()} - head_ids
+    head_names = [name for name, parameter in model.named_parameters() if id(parameter) in head_ids]
+    assert all(name.startswith(("ddrnet.dappm.", "decode_head.", "aux_head.")) for name in head_names)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_schedule(10, 0.9, 2, 0.1))
+    assert scheduler.get_last_lr() == pytest.approx([0.001, 0.01])
+    for _ in range(6):
+        optimizer.step()
+        scheduler.step()
+    expected = (1 - 4 / 8) ** 0.9
+    assert scheduler.get_last_lr() == pytest.approx([0.01 * expected, 0.1 * expected])
+    # A multiplier of 1 keeps the original single group.
+    assert len(sgd_with_momentum_buffers(model, 0.01, 0.9, 5e-4).param_groups) == 1
+
+
+def test_the_average_equals_the_closed_form_and_handles_batchnorm():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 1), torch.nn.BatchNorm2d(3))
+    decay = 0.7
+    average = WeightAverage(model, decay)
+    history = []
+    for step in range(1, 6):
+        with torch.no_grad():
+            for tensor in model.state_dict().values():
+                if tensor.is_floating_point():
+                    tensor.copy_(torch.randn_like(tensor))
+        model[1].num_batches_tracked.fill_(step * 3)
+        history.append({k: v.clone() for k, v in model.state_dict().items()})
+        average.update(model)
+        n = len(history)
+        for key, value in average.model.state_dict().items():
+            if not value.is_floating_point():
+                assert value.item() == step * 3  # copied, not averaged
+                continue
+            closed_form = sum((1 - decay) * decay ** (n - k) * history[k - 1][key] for k in range(1, n + 1))
+            torch.testing.assert_close(value, closed_form / (1 - decay**n), rtol=1e-5, atol=1e-6, msg=key)
+    # The running statistics are averaged like the weights.
+    assert "1.running_var" in history[0] and not torch.equal(average.model[1].running_var, model[1].running_var)
+    # The averaged copy is frozen and separate from the trained model.
+    assert not any(p.requires_grad for p in average.model.parameters())
+    assert average.model[0].weight.data_ptr() != model[0].weight.data_ptr()
+
+
+def test_the_first_average_is_the_weights_and_the_state_round_trips():
+    model = DDRNetForSemanticSegmentation(tiny_config())
+    average = WeightAverage(model, 0.9999)
+    average.update(model)
+    for key, value in model.state_dict().items():
+        assert torch.equal(average.model.state_dict()[key], value), key
+    restored = WeightAverage(DDRNetForSemanticSegmentation(tiny_config()), 0.9999)
+    restored.load_state_dict(average.state_dict())
+    assert restored.num_updates == 1
+    for key, value in average.model.state_dict().items():
+        assert torch.equal(restored.model.state_dict()[key], value), key
+    with pytest.raises(ValueError, match="decay 0.9999"):
+        WeightAverage(model, 0.99).load_state_dict(average.state_dict())
+
+
+def test_technique_arguments_are_checked(capsys):
+    for flag, value in (("--ema_decay", "1"), ("--rare_class_probability", "1.5"), ("--color_jitter", "-0.1")):
+        assert f"{flag} must be in" in parse_error(capsys, flag, value)
+    assert "--head_lr_multiplier must be a positive number" in parse_error(capsys, "--head_lr_multiplier", "0")
+    assert "--warmup_steps must be >= 0" in parse_error(capsys, "--warmup_steps", "-1")
+    assert math.isclose(parse("--ema_decay", "0.999").ema_decay, 0.999)
+
+
+def test_the_plan_says_when_to_log_evaluate_and_checkpoint():
+    plan = TrainingPlan.for_run(
+        batches_per_epoch=5, batch_size=2, gradient_accumulation_steps=2, num_train_epochs=4, logging_steps=4
+    )
+    assert (plan.steps_per_epoch, plan.max_train_steps, plan.eval_steps, plan.checkpointing_steps) == (3, 12, 30, 3)
+    assert plan.num_epochs == 4
+    assert [step for step in range(1, 13) if plan.is_logging_step(step)] == [4, 8, 12]
+    assert [step for step in range(1, 13) if plan.is_eval_step(step)] == [12]
+    assert [step for step in range(1, 13) if plan.is_checkpoint_step(step)] == [3, 6, 9, 12]
+    assert (plan.epoch_of(4), plan.batches_done_in_epoch(4, gradient_accumulation_steps=2)) == (1, 2)
+    assert not plan.is_finished(11) and plan.is_finished(12)
+    with pytest.raises(UserInputError, match="fewer images than one batch of 8"):
+        TrainingPlan.for_run(batches_per_epoch=0, batch_size=8, gradient_accumulation_steps=1, num_train_epochs=1)

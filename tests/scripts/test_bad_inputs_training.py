@@ -420,6 +420,7 @@ def test_the_model_folders_swap_as_a_whole(workspace):
     assert DDRNetImageProcessor.from_pretrained(run / "best_model") is not None
 
 
+@pytest.mark.slow
 def test_with_two_processes_the_clear_line_is_not_buried_under_a_peer_traceback(tmp_path):
     from conftest import run_script as run_script_in_subprocess
 

@@ -3,6 +3,7 @@ undecodable videos refused by name with nothing left behind."""
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,10 +13,8 @@ import torch
 from conftest import load_script, run_script
 from PIL import Image
 
-from dataset_builders.cityscapes.labels import PALETTE
+from dataset_builders.cityscapes.labels import LABEL_ID_TO_TRAIN_ID, PALETTE
 from ddrnet_toolkit.data import normalize
-from ddrnet_toolkit.errors import UserInputError
-from ddrnet_toolkit.inference.video import VideoReader
 from modeling_ddrnet import DDRNetForSemanticSegmentation
 
 av = pytest.importorskip("av")
@@ -162,18 +161,6 @@ def test_formats_refused_with_sequence_fps():
     assert load_script("predict").parse_args(arguments).sequence_fps == 10
 
 
-def test_audio_only_file_has_no_video_stream(tmp_path):
-    path = tmp_path / "voice.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=8000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate = 8000
-        container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    with pytest.raises(UserInputError, match=r"voice\.mp4: cannot be decoded as a video \(it holds no video stream\)$"):
-        VideoReader(path)
-
-
 def cut_inside_a_packet(path: Path, packet_index: int) -> Path:
     """Cut a faststart video in the middle of one of its packets: it opens, then breaks while being decoded."""
     with av.open(str(path)) as container:
@@ -226,3 +213,59 @@ def test_undecodable_video_skipped_beside_a_good_one(tiny_model_dir, tmp_path):
     assert "error: skipped 1 of 2 input(s)" in result.stderr
     assert [path.name for path in out.rglob("*") if path.is_file()] == ["good.mp4"]
     assert read_video(out / "video" / "overlay" / "good.mp4")[0].shape == (12, 64, 96, 3)
+
+
+def test_predict_writes_three_formats_with_the_right_sizes_and_values(synthetic_root, tiny_model_dir, tmp_path):
+    val_images = sorted((synthetic_root / "leftImg8bit" / "val").glob("*/*.png"))
+    odd = tmp_path / "odd_size.jpg"
+    Image.new("RGB", (100, 50), (90, 90, 100)).save(odd)
+    result = run_script(
+        "predict.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--inputs",
+        str(synthetic_root / "leftImg8bit" / "val"),
+        str(odd),
+        "--formats",
+        "color",
+        "overlay",
+        "cityscapes",
+        "--batch_size",
+        "2",
+        "--device",
+        "cpu",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    model = DDRNetForSemanticSegmentation.from_pretrained(tiny_model_dir).eval()
+    # Outputs keep each input's folder relative to the inputs' common parent.
+    common = Path(os.path.commonpath([p.resolve().parent for p in [*val_images, odd]]))
+    for path in [*val_images, odd]:
+        name = path.resolve().relative_to(common).with_suffix(".png")
+        image = np.asarray(Image.open(path).convert("RGB"))
+        with torch.no_grad():
+            logits = model(torch.from_numpy(normalize(image))[None]).logits
+        upsampled = torch.nn.functional.interpolate(logits, size=image.shape[:2], mode="bilinear")
+        expected = upsampled.argmax(1)[0].numpy()
+        color = np.asarray(Image.open(tmp_path / "out" / "color" / name))
+        label_ids = np.asarray(Image.open(tmp_path / "out" / "cityscapes" / name))
+        overlay = np.asarray(Image.open(tmp_path / "out" / "overlay" / name))
+        assert color.shape == overlay.shape == (*image.shape[:2], 3) and label_ids.shape == image.shape[:2]
+        np.testing.assert_array_equal(color, PALETTE[expected])
+        np.testing.assert_array_equal(LABEL_ID_TO_TRAIN_ID[label_ids], expected)  # label ids, not train ids
+        assert set(np.unique(label_ids)) <= {7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33}
+        np.testing.assert_allclose(overlay, image * 0.5 + PALETTE[expected] * 0.5, atol=1)
+
+
+def test_predict_reports_missing_inputs(tiny_model_dir, tmp_path):
+    result = run_script(
+        "predict.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(tmp_path),
+        "--inputs",
+        str(tmp_path / "nothing*.png"),
+    )
+    assert result.returncode == 1 and "nothing*.png" in result.stderr

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import REPO_ROOT, run_script
+
+pytestmark = pytest.mark.slow
 
 
 def test_demo_runs_every_step(tmp_path):

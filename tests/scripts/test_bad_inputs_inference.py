@@ -24,7 +24,7 @@ import torch
 from conftest import load_script, run_script, tiny_config
 from PIL import Image
 
-from dataset_builders.cityscapes.labels import CLASS_NAMES, PALETTE
+from dataset_builders.cityscapes.labels import CLASS_NAMES
 from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
 
 # --------------------------------------------------------------------------------------------------------------
@@ -820,37 +820,3 @@ def test_api_case(setup, error, pattern, tmp_path, tiny_model_dir, capsys):
 
 # --------------------------------------------------------------------------------------------------------------
 # The image processor reads pixel values by their type, the same way on its PIL and tensor paths
-
-
-def test_processor_reads_16_bit_and_unit_float_images_like_8_bit_ones(tmp_path):
-    eight = photo()
-    expected = processor_pixels(eight)
-    sixteen = eight.astype(np.uint16) * 257
-    unit = eight.astype(np.float32) / 255
-    as_tensor = lambda array: torch.from_numpy(array).permute(2, 0, 1)  # noqa: E731
-    for name, images in {
-        "uint16 array": sixteen,
-        "uint16 tensor": as_tensor(sixteen),
-        "float in [0, 1] array": unit,
-        "float in [0, 1] tensor": as_tensor(unit),
-        "float 0..255 array": eight.astype(np.float32),
-        "uint8 tensor": as_tensor(eight),
-    }.items():
-        torch.testing.assert_close(processor_pixels(images), expected, atol=1e-5, rtol=0, msg=name)
-    # A 16-bit grayscale PNG (PIL mode I;16) is gray, not white: its PIL RGB conversion would clip it.
-    gray = eight[..., 0]
-    expected_gray = processor_pixels(Image.fromarray(gray))
-    path = gray16_png(tmp_path / "gray16.png", size=(48, 32))
-    Image.fromarray(gray.astype(np.uint16) * 257).save(path)
-    for kwargs in ({}, {"do_convert_rgb": True}):
-        actual = DDRNetImageProcessor()(Image.open(path), return_tensors="pt", **kwargs)["pixel_values"]
-        torch.testing.assert_close(actual, expected_gray, atol=1e-5, rtol=0)
-
-
-def test_processor_label_maps_in_a_palette_image_are_class_ids():
-    labels = np.random.default_rng(0).integers(0, 19, (32, 48), dtype=np.uint8)
-    palette_map = Image.frombytes("P", (48, 32), labels.tobytes())
-    palette_map.putpalette(PALETTE.flatten().tolist())
-    for label_map in (palette_map, Image.fromarray(labels), labels[None]):
-        batch = DDRNetImageProcessor()(photo(), segmentation_maps=label_map, return_tensors="pt")
-        assert torch.equal(batch["labels"][0], torch.from_numpy(labels).long())

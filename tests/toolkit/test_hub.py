@@ -350,6 +350,7 @@ def wait_for_image_size(page, selector: str, size: tuple[int, int]) -> None:
     )
 
 
+@pytest.mark.slow
 def test_the_app_serves_a_page_that_segments_an_upload(app, pushed, server, recording_proxy, tmp_path):
     try:
         from playwright.sync_api import sync_playwright
@@ -415,3 +416,21 @@ def test_the_app_serves_a_page_that_segments_an_upload(app, pushed, server, reco
     if sys.platform.startswith("linux"):
         assert listening_addresses(server.port) == ["0100007F"], "the app must listen on 127.0.0.1 only"
     assert screenshot.stat().st_size > 0
+
+
+def test_push_again_updates_in_place_and_reports_changes(tiny_model_dir, tmp_path):
+    hub = tmp_path / "hub"
+    repo, first = publish(tiny_model_dir, hub, "org/name")
+    assert "model.safetensors" in first.added
+    (repo / "stale.txt").write_text("the user's")
+    (repo / "sample_prediction.png").write_bytes(b"from an earlier push with --sample_image")
+    _, unchanged = publish(tiny_model_dir, hub, "org/name")
+    assert unchanged.removed == ["sample_prediction.png"] and not unchanged.added and not unchanged.modified
+    assert unchanged.kept == ["stale.txt"] and (repo / "stale.txt").read_text() == "the user's"
+    retrained = DDRNetForSemanticSegmentation.from_pretrained(tiny_model_dir)
+    with torch.no_grad():
+        retrained.decode_head.conv2.bias.add_(1.0)
+    retrained.save_pretrained(tmp_path / "retrained")
+    _, changed = publish(tmp_path / "retrained", hub, "org/name")
+    assert changed.modified == ["model.safetensors"]
+    assert sorted(p.name for p in (hub / "org").iterdir()) == ["name"]  # no staging folder left behind
