@@ -64,6 +64,8 @@ class Cityscapes(SplitFiles):
     VERSION = datasets.Version("1.2.0")
     ERROR = CityscapesDataError
     MISSING_LISTS_HINT = "write them with scripts/make_lists.py --data_dir <root>."
+    # Cityscapes' test labels are placeholders: the test split is scored by the benchmark server only.
+    LABELLED_TEST = False
 
     def __init__(self, data_dir: str | os.PathLike, list_dir: str | os.PathLike | None = None, **kwargs):
         super().__init__(data_dir, TRAIN_IDS, list_dir, **kwargs)

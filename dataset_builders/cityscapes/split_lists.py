@@ -5,11 +5,10 @@ The `.lst` format itself is parsed by `dataset_builders.split_lists`, which the 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..errors import DatasetError
-from ..split_lists import SPLIT_FILES, Sample
+from ..split_lists import Sample, list_line, write_split_files
 from ..split_lists import read_split_file as read_any_split_file
 
 IMAGE_SPLITS = {"train": "train", "validation": "val", "test": "test"}
@@ -26,15 +25,14 @@ def read_split_file(path: Path, data_dir: Path, with_labels: bool) -> list[Sampl
     return read_any_split_file(path, data_dir, with_labels, error=CityscapesDataError)
 
 
-def write_split_lists(data_dir: str | Path, list_dir: str | Path | None = None) -> dict[str, int]:
-    """Write the split files for a Cityscapes tree (`leftImg8bit/<split>/<city>/*` and `gtFine/...`), sorted.
-
-    Returns the number of samples written per split file.
+def write_split_lists(
+    data_dir: str | Path, list_dir: str | Path | None = None, overwrite: bool = False
+) -> dict[str, int]:
+    """Write the split files for a Cityscapes tree (`leftImg8bit/<split>/<city>/*` and `gtFine/...`), sorted
+    (see `write_split_files`). Returns the number of samples written per split file.
     """
     data_dir = Path(data_dir)
     list_dir = Path(list_dir) if list_dir is not None else data_dir / "lists"
-    if list_dir.exists() and not list_dir.is_dir():
-        raise CityscapesDataError(f"list folder {list_dir} is a file, not a folder")
     if not (data_dir / "leftImg8bit").is_dir():
         raise CityscapesDataError(f"No leftImg8bit/ folder in {data_dir}: is --data_dir the Cityscapes root?")
     lines: dict[str, list[str]] = {}
@@ -44,26 +42,12 @@ def write_split_lists(data_dir: str | Path, list_dir: str | Path | None = None) 
             continue
         split_lines = []
         for image in images:
-            relative = image.relative_to(data_dir).as_posix()
-            if any(character.isspace() for character in relative):
-                raise CityscapesDataError(
-                    f"{image}: the path holds whitespace, which the split-file format (whitespace-separated) cannot "
-                    "represent; rename the file or folder"
-                )
-            if split == "test":
-                split_lines.append(relative)
-                continue
-            label = f"gtFine/{folder}/{image.parent.name}/{image.name.removesuffix(IMAGE_SUFFIX)}{LABEL_SUFFIX}"
-            if not (data_dir / label).is_file():
-                raise CityscapesDataError(f"Label missing for {image}: expected {data_dir / label}")
-            split_lines.append(f"{relative}\t{label}")
+            label = None
+            if split != "test":
+                stem = image.name.removesuffix(IMAGE_SUFFIX)
+                label = data_dir / "gtFine" / folder / image.parent.name / f"{stem}{LABEL_SUFFIX}"
+                if not label.is_file():
+                    raise CityscapesDataError(f"Label missing for {image}: expected {label}")
+            split_lines.append(list_line(data_dir, image, label, CityscapesDataError))
         lines[split] = split_lines
-    if "train" in lines and "validation" in lines:
-        lines["trainval"] = lines["train"] + lines["validation"]
-    list_dir.mkdir(parents=True, exist_ok=True)
-    for split, split_lines in lines.items():
-        target = list_dir / SPLIT_FILES[split]
-        temporary = target.with_name(f".{target.name}.tmp")
-        temporary.write_text("\n".join(split_lines) + "\n")
-        os.replace(temporary, target)
-    return {SPLIT_FILES[split]: len(split_lines) for split, split_lines in lines.items()}
+    return write_split_files(list_dir, lines, overwrite, CityscapesDataError)

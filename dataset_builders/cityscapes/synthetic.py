@@ -215,4 +215,4 @@ def make_synthetic_cityscapes(
             label_dir.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image).save(image_dir / f"{stem}{IMAGE_SUFFIX}", compress_level=1)
             Image.fromarray(label).save(label_dir / f"{stem}{LABEL_SUFFIX}", compress_level=1)
-    return write_split_lists(output_dir)
+    return write_split_lists(output_dir, overwrite=True)

@@ -42,9 +42,11 @@ class SplitFiles(datasets.GeneratorBasedBuilder):
     class ids once, here, and the images of the training splits are stored uncompressed (see `read_image`)."""
 
     BUILDER_CONFIG_CLASS = SplitFilesConfig
-    VERSION = datasets.Version("1.0.0")
+    VERSION = datasets.Version("1.1.0")
     ERROR: type[DatasetError] = DatasetError
     MISSING_LISTS_HINT = "write one '<image> <label>' line per sample, paths relative to the data folder."
+    # A test list that names labels makes a labelled test split (CamVid's, say).
+    LABELLED_TEST = True
 
     def __init__(
         self,
@@ -59,13 +61,17 @@ class SplitFiles(datasets.GeneratorBasedBuilder):
         lists = Path(list_dir) if list_dir is not None else root / "lists"
         self._label_space = label_space
         self._split_files = find_split_files(lists, self.MISSING_LISTS_HINT, self.ERROR)
-        self._samples = read_samples(root, self._split_files, self.ERROR)
+        self._samples = read_samples(root, self._split_files, self.ERROR, labelled_test=self.LABELLED_TEST)
         super().__init__(
             data_dir=str(root.resolve()),
             list_dir=str(lists.resolve()),
             fingerprint=fingerprint(root, self._split_files, self._samples, label_space.fingerprint.encode()),
             **kwargs,
         )
+
+    @property
+    def unlabelled_splits(self) -> list[str]:
+        return [split for split, samples in self._samples.items() if samples[0].label is None]
 
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(description=_DESCRIPTION, features=datasets.Features(self.columns()))
@@ -111,7 +117,7 @@ class SplitFiles(datasets.GeneratorBasedBuilder):
 
 
 def prepare_splits(builder: SplitFiles, num_proc: int | None = None) -> datasets.DatasetDict:
-    """Prepare (once, then from the cache) and return the builder's splits; the test split has no `label`.
+    """Prepare (once, then from the cache) and return the builder's splits; an unlabelled split has no `label`.
 
     A bad input raises the builder's `ERROR` naming the file and line at fault, and leaves no cache behind.
     """
@@ -122,8 +128,8 @@ def prepare_splits(builder: SplitFiles, num_proc: int | None = None) -> datasets
             raise error.__cause__ from None
         raise
     splits = builder.as_dataset()
-    if "test" in splits:
-        splits["test"] = splits["test"].remove_columns("label")
+    for split in builder.unlabelled_splits:
+        splits[split] = splits[split].remove_columns("label")
     return splits
 
 
@@ -134,6 +140,7 @@ def load_split_files(
     cache_dir: str | os.PathLike | None = None,
 ) -> datasets.DatasetDict:
     """The splits named by the split files in `list_dir` (`lists/` under `data_dir` by default): `train`,
-    `validation`, `test`, `trainval`, those whose file exists, with `label` holding class ids."""
+    `validation`, `test`, `trainval`, those whose file exists, with `label` holding class ids (a test split whose list
+    names no labels has no `label`)."""
     cache = None if cache_dir is None else str(cache_dir)
     return prepare_splits(SplitFiles(data_dir=data_dir, label_space=label_space, list_dir=list_dir, cache_dir=cache))

@@ -3,6 +3,7 @@ code's pipeline (cv2 decode, whole-image resize, float32) on the same images."""
 
 from __future__ import annotations
 
+import io
 import tempfile
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import cv2
 import datasets
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from dataset_builders.cityscapes import load_cityscapes
@@ -142,19 +144,10 @@ def measure_data_pipeline(
                 BytesPipelineDataset(stored, decode_only, augmentation),
             ),
         ]
-        torch_threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # as in a DataLoader worker
-        try:
-            best = [float("inf")] * len(pipelines)
-            for _ in range(rounds):
-                for index, (_, _, dataset) in enumerate(pipelines):
-                    dataset[0]
-                    start = time.perf_counter()
-                    for draw in range(num_images):
-                        dataset[draw]
-                    best[index] = min(best[index], (time.perf_counter() - start) / num_images)
-        finally:
-            torch.set_num_threads(torch_threads)
+        timed = per_worker_seconds(
+            {index: dataset for index, (_, _, dataset) in enumerate(pipelines)}, num_images, rounds
+        )
+        best = [timed[index] for index in range(len(pipelines))]
         rows = [
             Measurement("data (1 worker)", "-", name, "cpu", shape, seconds, 1 / seconds)
             for (name, shape, _), seconds in zip(pipelines, best, strict=True)
@@ -165,3 +158,51 @@ def measure_data_pipeline(
                 seconds = loader_throughput(dataset, batch_size, num_workers, epochs=max(2, rounds))
                 rows.append(Measurement(task, "-", name, "cpu", shape, seconds, 1 / seconds))
         return rows
+
+
+def per_worker_seconds(datasets_by_name: dict[str, Dataset], num_images: int, rounds: int) -> dict[str, float]:
+    """Seconds per sample of each dataset in one process and one thread, as in a DataLoader worker: best of
+    `rounds` interleaved passes over its first `num_images` draws."""
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        best = dict.fromkeys(datasets_by_name, float("inf"))
+        for _ in range(rounds):
+            for name, dataset in datasets_by_name.items():
+                dataset[0]
+                start = time.perf_counter()
+                for draw in range(num_images):
+                    dataset[draw]
+                best[name] = min(best[name], (time.perf_counter() - start) / num_images)
+    finally:
+        torch.set_num_threads(torch_threads)
+    return best
+
+
+def measure_against_synthetic(
+    split: datasets.Dataset, name: str, crop: int, num_images: int = 16, rounds: int = 3
+) -> list[Measurement]:
+    """The training pipeline and its decoding on a dataset's own training images (what the builder stores) beside a
+    synthetic Cityscapes of the same image size: what real photos change in a worker's time."""
+    stored = undecoded(split)
+    width, height = Image.open(io.BytesIO(stored_bytes(stored[0]["image"]))).size
+    num_images = min(num_images, len(stored))
+    with tempfile.TemporaryDirectory() as tmp:
+        make_synthetic_cityscapes(tmp, num_train=num_images, num_val=0, num_test=0, height=height, width=width)
+        synthetic = undecoded(load_cityscapes(tmp, cache_dir=f"{tmp}/cache")["train"])
+        augmentation = TrainAugmentation(crop_size=(crop, crop), base_size=max(height, width))
+        inputs = {}
+        for label, rows in ((name, stored), ("synthetic", synthetic)):
+            megabytes = np.mean([len(stored_bytes(rows[i]["image"])) for i in range(num_images)]) / 1e6
+            inputs[label] = (f"{width}x{height} {label}, stored PNG {megabytes:.2f} MB", rows)
+        pipelines = {}
+        for shape, rows in inputs.values():
+            pipelines[(f"this: libspng, crop-first, uint8 ({crop}x{crop})", shape)] = TrainDataset(rows, augmentation)
+            pipelines[("this, decoding only (image + label)", shape)] = BytesPipelineDataset(
+                rows, decode_only, augmentation
+            )
+        seconds = per_worker_seconds(pipelines, num_images, rounds)
+    return [
+        Measurement("data (1 worker)", "-", mode, "cpu", shape, value, 1 / value)
+        for (mode, shape), value in seconds.items()
+    ]

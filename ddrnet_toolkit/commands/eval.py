@@ -20,7 +20,9 @@ import argparse
 from ..errors import UserInputError
 from ..evaluation.report import format_table
 from ..evaluation.scoring import evaluate_split
-from ..files import writable_file, write_json
+from ..files import writable_file, writable_folder, write_json
+from ..inference.images import save_png
+from ..inference.visualization import comparison, model_palette
 from ..model_folder import class_names, load_trained_model
 from ..training.accelerator import end_run, make_accelerator
 from .arguments import (
@@ -29,6 +31,7 @@ from .arguments import (
     check_dataset_arguments,
     dataset_from_arguments,
     inference_options,
+    non_negative_int,
 )
 from .runner import entry_point
 
@@ -43,6 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num_workers", type=int, default=2)
     parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default=None)
     parser.add_argument("--output_file", default=None, help="Write the results as JSON here.")
+    parser.add_argument(
+        "--pictures_dir",
+        default=None,
+        help="Write the first --num_pictures images of the split beside their predicted and true masks here, as PNGs.",
+    )
+    parser.add_argument("--num_pictures", type=non_negative_int, default=4, help="Pictures for --pictures_dir.")
     args = parser.parse_args(argv)
     check_dataset_arguments(args, parser)
     args.inference = inference_options(args, parser)
@@ -54,6 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     output_file = writable_file(args.output_file, "--output_file") if args.output_file else None
+    pictures_dir = writable_folder(args.pictures_dir, "--pictures_dir") if args.pictures_dir else None
     accelerator = make_accelerator(mixed_precision=args.mixed_precision)
     with accelerator.main_process_first():
         dataset = dataset_from_arguments(args)
@@ -72,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.per_device_eval_batch_size,
         num_workers=args.num_workers,
         options=args.inference,
+        num_samples_to_keep=args.num_pictures if pictures_dir is not None else 0,
     )
     results = result.to_json(class_names(model.config))
     results.update(
@@ -84,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     if accelerator.is_main_process:
         print(format_table(results))
+        if pictures_dir is not None:
+            palette = model_palette(args.model_name_or_path, model.config.id2label)
+            for number, sample in enumerate(result.samples):
+                save_png(comparison(*sample, palette), pictures_dir / f"{args.split}_{number:03d}.png")
+            print(f"wrote {len(result.samples)} picture(s) (image | prediction | truth) to {pictures_dir}")
         if output_file is not None:
             output_file.parent.mkdir(parents=True, exist_ok=True)
             write_json(output_file, results)

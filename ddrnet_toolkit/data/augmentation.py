@@ -1,8 +1,8 @@
 """The training augmentation of the original recipe, computed on uint8 arrays in the workers.
 
-Scale the long side to `base_size * s` with `s` drawn from {0.5, 0.6, ..., 2.0} (the original's
-`0.5 + randint(0, 16) / 10`), pad (images with `PAD_COLOUR`, 0 after normalization; labels with the ignore value)
-and randomly crop to `crop_size`, flip horizontally with probability 0.5.
+Scale the long side to `base_size * s` with `s` drawn from {0.5, 0.6, ..., 2.0} (the paper's range; the original
+code's `0.5 + random.randint(0, 16) / 10` also draws 2.1), pad (images with `PAD_COLOUR`, 0 after normalization;
+labels with the ignore value) and randomly crop to `crop_size`, flip horizontally with probability 0.5.
 
 Only the crop is computed: each crop pixel is mapped back to the source image with the half-pixel-centre
 convention of `cv2.resize` and PIL, `x_source = (x_scaled + 0.5) * width / scaled_width - 0.5`, and sampled there

@@ -34,3 +34,9 @@ def colorize(class_ids: np.ndarray, palette: np.ndarray = PALETTE) -> np.ndarray
 def overlay(image: np.ndarray, class_ids: np.ndarray, alpha: float = 0.5, palette: np.ndarray = PALETTE) -> np.ndarray:
     """`(H, W, 3)` uint8 image blended with the colour mask of `(H, W)` class ids."""
     return (image * (1 - alpha) + colorize(class_ids, palette) * alpha).round().astype(np.uint8)
+
+
+def comparison(image: np.ndarray, prediction: np.ndarray, label: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """`(H, 3 W, 3)` uint8: the image, its predicted mask and its true mask side by side, in the palette's colours
+    (the ignore value of the true mask is black)."""
+    return np.concatenate([image, colorize(prediction, palette), colorize(label, palette)], axis=1)

@@ -11,7 +11,7 @@ from accelerate import Accelerator
 from accelerate.logging import get_logger
 from tqdm.auto import tqdm
 
-from ..inference.visualization import colorize
+from ..inference.visualization import comparison
 
 logger = get_logger(__name__)
 
@@ -46,10 +46,7 @@ def log_prediction_images(accelerator: Accelerator, samples: list, step: int, pa
     """Validation images beside their predicted and true masks, in the dataset's colours."""
     if not samples or not accelerator.is_main_process:
         return
-    images = {
-        f"eval_images/{i}": np.concatenate([image, colorize(prediction, palette), colorize(label, palette)], axis=1)
-        for i, (image, prediction, label) in enumerate(samples)
-    }
+    images = {f"eval_images/{i}": comparison(*sample, palette) for i, sample in enumerate(samples)}
     for tracker in accelerator.trackers:
         if tracker.name == "tensorboard":
             tracker.log_images(images, step=step, dataformats="HWC")
