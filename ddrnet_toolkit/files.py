@@ -7,8 +7,10 @@ gave it before any work is done.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -20,19 +22,79 @@ from .errors import UserInputError
 
 # The suffix of every temporary file or folder the toolkit creates beside a destination.
 TEMPORARY_SUFFIX = ".tmp"
+# Temporaries are named `.<destination name>.<pid>-<random>.tmp`: the pid tells a crashed writer's leftovers
+# (removed by the next write to the same destination) from a running writer's. The name is cut so that the whole
+# stays within the 255 bytes a file name may have.
+_NAME_BYTES = 200
+_TEMPORARY = re.compile(r"\.(?P<name>.*)\.(?P<pid>\d+)-[a-z0-9_]{8}\.tmp")
+# What a full disk raises while writing, besides OSError ENOSPC: safetensors' and torch's serializers' words.
+_FULL_DISK_WORDS = ("No space left", "os error 28", "unexpected pos", "file write failed")
+
+
+def temporary_prefix(destination: Path) -> str:
+    short = destination.name.encode()[:_NAME_BYTES].decode(errors="ignore")
+    return f".{short}.{os.getpid()}-"
+
+
+def is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(destination: Path) -> None:
+    """Remove the temporaries that writers of `destination` killed before they finished left beside it."""
+    short = destination.name.encode()[:_NAME_BYTES].decode(errors="ignore")
+    if not destination.parent.is_dir():
+        return
+    for entry in destination.parent.iterdir():
+        match = _TEMPORARY.fullmatch(entry.name)
+        if match and match["name"] == short and not is_running(int(match["pid"])):
+            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+
+
+def default_mode(directory: bool = False) -> int:
+    """The permissions a plain write would give: 0o666 (0o777 for a folder) less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
 
 
 @contextmanager
 def written_atomically(path: Path) -> Iterator[Path]:
     """A temporary file beside `path` to write, renamed onto `path` when the block ends without error and removed
-    when it fails."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
+    when it fails. The file gets the permissions a plain write would give it."""
+    remove_stale_temporaries(path)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path), suffix=TEMPORARY_SUFFIX)
     os.close(descriptor)
     try:
+        os.chmod(temporary, default_mode())
         yield Path(temporary)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def is_full_disk(error: BaseException) -> bool:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    return any(words in str(error) for words in _FULL_DISK_WORDS)
+
+
+@contextmanager
+def full_disk_named(folder: Path) -> Iterator[None]:
+    """A write into `folder` that fails because its disk is full ends in one line saying so, whatever library
+    raised it."""
+    try:
+        yield
+    except Exception as error:
+        if is_full_disk(error):
+            raise UserInputError(f"no space left on the device holding {folder}") from error
         raise
 
 
@@ -76,7 +138,11 @@ def staging_folder(destination: Path) -> Iterator[Path]:
     """A fresh, empty hidden folder beside `destination` (on the same file system, so that what is written into it
     moves in by rename), removed with whatever is left in it when the block ends."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=TEMPORARY_SUFFIX))
+    remove_stale_temporaries(destination)
+    folder = Path(
+        tempfile.mkdtemp(dir=destination.parent, prefix=temporary_prefix(destination), suffix=TEMPORARY_SUFFIX)
+    )
+    os.chmod(folder, default_mode(directory=True))
     try:
         yield folder
     finally:

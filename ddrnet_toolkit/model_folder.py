@@ -15,12 +15,12 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 
 from modeling_ddrnet import DDRNetConfig, DDRNetForSemanticSegmentation
 
 from .errors import UserInputError, first_line
-from .files import json_text, read_json_file
+from .files import default_mode, full_disk_named, json_text, read_json_file
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -44,6 +44,10 @@ MODEL_FILES = frozenset(
     }
 )
 SHARDED_WEIGHTS = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
+# The safetensors dtypes of weights.
+FLOAT_DTYPES = frozenset({"F16", "BF16", "F32", "F64"})
+# The model folders a training run writes into its output folder.
+RUN_MODEL_FOLDERS = ("best_model", "last_model")
 # Where `save_pretrained_atomically` keeps the versions that its links point to.
 MODEL_VERSIONS = ".model_versions"
 
@@ -59,6 +63,28 @@ def model_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if (p.is_file() or p.is_symlink()) and is_model_file(p.name))
 
 
+def holds_a_model(folder: Path) -> bool:
+    return (folder / CONFIG_FILE).is_file() or (folder / WEIGHTS_FILE).is_file()
+
+
+def check_not_a_model_file(path: str | Path, option: str) -> Path:
+    """Refuse an output path that would replace a file of a saved model (its weights, configs, results), or that
+    lies in a version a training run keeps and replaces (`.model_versions/`): a writer of other outputs never
+    writes there."""
+    path = Path(path)
+    target = path.resolve()
+    if is_model_file(target.name) and holds_a_model(target.parent):
+        raise UserInputError(
+            f"{option} {path} would replace {target.name} of the model in {target.parent}: write the output elsewhere"
+        )
+    if MODEL_VERSIONS in target.parts:
+        raise UserInputError(
+            f"{option} {path} lies in {target.parent}, a model version that its training run replaces: write the "
+            "output elsewhere"
+        )
+    return path
+
+
 def class_names(config: DDRNetConfig) -> list[str]:
     """The class names in class-id order (`id2label` keys may be ints or, read from JSON, strings)."""
     id2label = config.id2label
@@ -72,6 +98,10 @@ def check_model_folder(path: str | Path) -> Path:
         raise UserInputError(f"model folder not found: {folder} (expected a folder written by save_pretrained)")
     config_file = folder / CONFIG_FILE
     if not config_file.is_file():
+        models = [name for name in RUN_MODEL_FOLDERS if (folder / name / CONFIG_FILE).is_file()]
+        if models:
+            choices = " or ".join(str(folder / name) for name in models)
+            raise UserInputError(f"{folder} is a training run's folder, not a model folder: give {choices}")
         raise UserInputError(f"{folder} holds no {CONFIG_FILE}: not a saved model folder")
     model_type = read_json_file(config_file).get("model_type")
     if model_type != DDRNetConfig.model_type:
@@ -81,7 +111,27 @@ def check_model_folder(path: str | Path) -> Path:
         )
     if not (folder / WEIGHTS_FILE).is_file():
         raise UserInputError(f"{folder} holds no {WEIGHTS_FILE} (weights are read from safetensors only)")
+    check_weight_dtypes(folder / WEIGHTS_FILE)
     return folder
+
+
+def check_weight_dtypes(weights: Path) -> None:
+    """Refuse weights stored in an integer or boolean type (loading would cast them to float without a word); only
+    BatchNorm's step counters are integers."""
+    try:
+        with safe_open(weights, framework="pt") as handle:
+            dtypes = {key: handle.get_slice(key).get_dtype() for key in handle.keys()}  # noqa: SIM118
+    except (OSError, SafetensorError) as error:
+        raise UserInputError(f"{weights} cannot be loaded: {first_line(error)}") from error
+    wrong = [
+        f"{key} ({dtype})"
+        for key, dtype in dtypes.items()
+        if dtype not in FLOAT_DTYPES and not key.endswith("num_batches_tracked")
+    ]
+    if wrong:
+        raise UserInputError(
+            f"{weights}: {len(wrong)} weight(s) are not stored as floating-point numbers (e.g. {', '.join(wrong[:3])})"
+        )
 
 
 def load_trained_model(path: str | Path) -> DDRNetForSemanticSegmentation:
@@ -101,7 +151,27 @@ def load_trained_model(path: str | Path) -> DDRNetForSemanticSegmentation:
             "complete trained model"
         )
     check_finite(model, folder)
-    return model.eval()
+    check_outputs_finite(model.eval(), folder)
+    return model
+
+
+def check_outputs_finite(model: DDRNetForSemanticSegmentation, where: str | Path) -> None:
+    """Refuse a model whose finite weights still compute NaN or infinity (a negative BatchNorm variance, weights
+    scaled to 1e30): what comes out is checked on a small image, not only what is stored."""
+    variances = [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.BatchNorm2d) and (module.running_var < 0).any()
+    ]
+    if variances:
+        raise UserInputError(
+            f"{where}: negative BatchNorm variances in {len(variances)} layer(s) (e.g. {variances[0]})"
+        )
+    probe = torch.linspace(-2, 2, model.config.num_channels * 64 * 64).reshape(1, model.config.num_channels, 64, 64)
+    with torch.no_grad():
+        logits = model(pixel_values=probe).logits
+    if not torch.isfinite(logits).all():
+        raise UserInputError(f"{where}: the model computes NaN or infinite scores from finite weights")
 
 
 def check_finite(model: torch.nn.Module, where: str | Path) -> None:
@@ -128,10 +198,16 @@ def save_pretrained_atomically(model, image_processor, directory: str | Path, ex
     versions = directory.parent / MODEL_VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
     version = Path(tempfile.mkdtemp(prefix=f"{directory.name}-", dir=versions))
-    model.save_pretrained(version, safe_serialization=True)
-    image_processor.save_pretrained(version)
-    for name, data in extra_json.items():  # the version is not yet visible: no need to write atomically
-        (version / name).write_text(json_text(data))
+    os.chmod(version, default_mode(directory=True))
+    try:
+        with full_disk_named(directory.parent):
+            model.save_pretrained(version, safe_serialization=True)
+            image_processor.save_pretrained(version)
+            for name, data in extra_json.items():  # the version is not yet visible: no need to write atomically
+                (version / name).write_text(json_text(data))
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
     link = versions / f"{version.name}.link"
     os.symlink(os.path.relpath(version, directory.parent), link)
     os.replace(link, directory)

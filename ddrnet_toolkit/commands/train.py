@@ -52,11 +52,11 @@ from ..training.periodic_evaluation import PeriodicEvaluation, RunModels
 from ..training.plan import TrainingPlan
 from ..training.preemption import Preemption
 from ..training.recipes import add_config_argument, parse_args_with_config, resolved_recipe, write_recipe
-from ..training.run_folder import TRAIN_CONFIG, prepare_output_dir
+from ..training.run_folder import TRAIN_CONFIG, claim_run_folder
 from ..training.step import train_on_batch
 from ..training.tracking import LossMeter, log_training_step
 from ..training.weight_averaging import WeightAverage
-from .arguments import add_dataset_arguments, check_dataset_arguments, dataset_from_arguments
+from .arguments import add_dataset_arguments, check_dataset_arguments, dataset_from_arguments, seed
 from .runner import entry_point
 
 logger = get_logger(__name__)
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     optim.add_argument("--weight_decay", type=float, default=5e-4)
     optim.add_argument("--poly_power", type=float, default=0.9)
     optim.add_argument("--max_nonfinite_steps", type=int, default=20, help="Stop after this many bad steps in a row.")
-    optim.add_argument("--seed", type=int, default=304)
+    optim.add_argument("--seed", type=seed, default=304)
 
     extras = parser.add_argument_group("techniques beyond the paper's recipe (all off by default)")
     extras.add_argument(
@@ -172,15 +172,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     output_dir, checkpoints_dir = Path(args.output_dir), Path(args.output_dir) / "checkpoints"
-    prepare_output_dir(output_dir, args.overwrite_output_dir, resuming=args.resume_from_checkpoint is not None)
-    accelerator = make_accelerator(
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        mixed_precision=args.mixed_precision,
-        log_with=None if args.report_to == "none" else args.report_to,
-        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
-    )
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", level=logging.INFO)
-    logger.info(accelerator.state, main_process_only=True)
+    accelerator = accelerator_from_arguments(args, output_dir)
+    if accelerator.is_main_process:  # one process claims the folder for the run; the others wait for it
+        claim_run_folder(output_dir, args.overwrite_output_dir, resuming=args.resume_from_checkpoint is not None)
+    accelerator.wait_for_everyone()
     check_distributed_setup(accelerator, args.per_device_train_batch_size)
     set_seed(args.seed)
 
@@ -236,35 +231,35 @@ def main(argv: list[str] | None = None) -> int:
     losses = LossMeter(accelerator, effective_batch, state.global_step)
     preemption = Preemption(accelerator)
     quiet = already_finished or not accelerator.is_local_main_process
-    progress = tqdm(total=plan.max_train_steps, initial=state.global_step, desc="training", disable=quiet)
     model.train()
     stopping = False
     first_epoch, done = plan.epoch_of(state.global_step), plan.batches_done_in_epoch(state.global_step, accumulation)
     last_epoch = first_epoch if already_finished else plan.num_epochs
-    for epoch, batch in remaining_batches(accelerator, train_loader, first_epoch, last_epoch, done):
-        outputs = train_on_batch(accelerator, model, optimizer, guard, batch, args.channels_last)
-        if not accelerator.sync_gradients:
-            continue
-        scheduler.step()
-        if average is not None:
-            average.update(unwrapped)
-        state.global_step += 1
-        progress.update(1)
-        losses.add(outputs)
+    batches = remaining_batches(accelerator, train_loader, first_epoch, last_epoch, done)
+    with tqdm(total=plan.max_train_steps, initial=state.global_step, desc="training", disable=quiet) as progress:
+        for epoch, batch in batches:
+            outputs = train_on_batch(accelerator, model, optimizer, guard, batch, args.channels_last)
+            if not accelerator.sync_gradients:
+                continue
+            scheduler.step()
+            if average is not None:
+                average.update(unwrapped)
+            state.global_step += 1
+            progress.update(1)
+            losses.add(outputs)
 
-        step = state.global_step
-        if plan.is_logging_step(step):  # the only host synchronization of the loop
-            log_training_step(accelerator, losses, scheduler, progress, step, plan.max_train_steps, epoch)
-            guard.raise_if_diverged(step)
-        if evaluation and plan.is_eval_step(step):
-            evaluation(published, accelerator, state)
-        stopping = preemption.should_stop(at_sync_point=plan.is_logging_step(step))
-        if plan.is_checkpoint_step(step) or stopping:
-            guard.raise_if_diverged(step)
-            save_checkpoint(accelerator, checkpoints_dir, state, args.checkpoints_total_limit)
-        if stopping or plan.is_finished(step):
-            break
-    progress.close()
+            step = state.global_step
+            if plan.is_logging_step(step):  # the only host synchronization of the loop
+                log_training_step(accelerator, losses, scheduler, progress, step, plan.max_train_steps, epoch)
+                guard.raise_if_diverged(step)
+            if evaluation and plan.is_eval_step(step):
+                evaluation(published, accelerator, state)
+            stopping = preemption.should_stop(at_sync_point=plan.is_logging_step(step))
+            if plan.is_checkpoint_step(step) or stopping:
+                guard.raise_if_diverged(step)
+                save_checkpoint(accelerator, checkpoints_dir, state, args.checkpoints_total_limit)
+            if stopping or plan.is_finished(step):
+                break
 
     # Save.
     if stopping:
@@ -273,12 +268,22 @@ def main(argv: list[str] | None = None) -> int:
         if evaluation is None and accelerator.is_main_process:
             models.save(published, state.global_step)
         check_replicas_identical(accelerator, unwrapped)
-        logger.info(
-            f"Done: last model in {output_dir / 'last_model'}, best in {output_dir / 'best_model'} "
-            f"(mIoU {state.best_mean_iou:.4f})"
-        )
+        logger.info(final_message(output_dir, state, evaluated=evaluation is not None))
     end_run(accelerator)
     return 0
+
+
+def accelerator_from_arguments(args: argparse.Namespace, output_dir: Path) -> Accelerator:
+    """The run's accelerator (its trackers log under `output_dir/logs`), and the log it writes to."""
+    accelerator = make_accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+    )
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", level=logging.INFO)
+    logger.info(accelerator.state, main_process_only=True)
+    return accelerator
 
 
 def splits_from_arguments(args: argparse.Namespace, dataset) -> tuple:
@@ -299,6 +304,13 @@ def model_from_arguments(args: argparse.Namespace, dataset, train_split):
         model_name_or_path=args.model_name_or_path,
         ignore_mismatched_sizes=args.ignore_mismatched_sizes,
     )
+
+
+def final_message(output_dir: Path, state: TrainerState, evaluated: bool) -> str:
+    if not evaluated:
+        return f"Done: the model is in {output_dir / 'last_model'} (not evaluated: --eval_split none)"
+    best = f"best in {output_dir / 'best_model'} (mIoU {state.best_mean_iou:.4f})"
+    return f"Done: last model in {output_dir / 'last_model'}, {best}"
 
 
 def train_augmentation(args: argparse.Namespace, ignore_index: int) -> TrainAugmentation:

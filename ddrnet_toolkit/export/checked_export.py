@@ -17,7 +17,7 @@ import torch
 from modeling_ddrnet import DDRNetForSemanticSegmentation
 
 from ..errors import UserInputError
-from ..files import written_atomically
+from ..files import full_disk_named, written_atomically
 from .int8 import Agreement, compare_predictions, int8_path, quantize_int8, split_samples
 from .onnx import OnnxRuntimeLogits, export_onnx, max_difference_with_onnxruntime
 
@@ -76,7 +76,7 @@ def export_checked(
     `check_size` images differ from PyTorch's by at most `tolerance` times the largest logit (at least 1)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     check = torch.randn(2, model.config.num_channels, *check_size)
-    with written_atomically(output) as fp32_temporary:
+    with full_disk_named(output.parent), written_atomically(output) as fp32_temporary:
         export_onnx(model, fp32_temporary, opset)
         difference, scale = max_difference_with_onnxruntime(model, fp32_temporary, check)
         report = ExportReport(output, difference, scale)

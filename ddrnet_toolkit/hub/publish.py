@@ -19,7 +19,7 @@ import modeling_ddrnet
 from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
 
 from ..errors import UserInputError
-from ..files import json_text, read_json_file, staging_folder
+from ..files import full_disk_named, json_text, read_json_file, staging_folder
 from ..inference.images import read_rgb_image
 from ..inference.segmentation import predict_classes
 from ..inference.visualization import colorize, model_palette, overlay
@@ -234,7 +234,7 @@ def publish(
     if target.exists() and not target.is_dir():
         raise UserInputError(f"--repo_id {repo_id}: {target} exists and is not a folder")
 
-    with staging_folder(target) as staging:
+    with staging_folder(target) as staging, full_disk_named(target.parent):
         model.config.auto_map = dict(MODEL_AUTO_MAP)
         model.save_pretrained(staging, safe_serialization=True)
         processor.auto_map = dict(PROCESSOR_AUTO_MAP)

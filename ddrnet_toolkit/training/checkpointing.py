@@ -18,7 +18,7 @@ from accelerate.logging import get_logger
 from torch.optim.lr_scheduler import LRScheduler
 
 from ..errors import UserInputError, first_line
-from ..files import TEMPORARY_SUFFIX, json_text, read_json_file
+from ..files import TEMPORARY_SUFFIX, full_disk_named, json_text, read_json_file
 
 logger = get_logger(__name__)
 
@@ -47,12 +47,28 @@ class TrainerState:
 
     @classmethod
     def load(cls, checkpoint: Path) -> TrainerState:
-        data = read_json_file(checkpoint / TRAINER_STATE)
+        path = checkpoint / TRAINER_STATE
+        data = read_json_file(path)
         known = {name: value for name, value in data.items() if name in cls.__dataclass_fields__}
-        return cls(**known)
+        state = cls(**known)
+        steps = (state.global_step, state.max_train_steps)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in steps):
+            raise UserInputError(f"{path}: global_step and max_train_steps must be counts, got {steps}")
+        if state.global_step > state.max_train_steps:
+            raise UserInputError(
+                f"{path}: global_step {state.global_step} is past the run's max_train_steps {state.max_train_steps}: "
+                "the file is damaged"
+            )
+        return state
 
     def check_compatible(self, new: TrainerState, checkpoint: Path) -> None:
-        """Refuse to resume with another batch layout or another network, naming the stored and new values."""
+        """Refuse to resume with another batch layout or another network, or past the new run's length, naming the
+        stored and new values."""
+        if self.global_step > new.max_train_steps:
+            raise UserInputError(
+                f"{checkpoint} is at step {self.global_step}, past this run's {new.max_train_steps} steps: resume with "
+                "--max_train_steps (or --num_train_epochs) at least as large, or start a new run"
+            )
         for name in RUN_SHAPE_FIELDS:
             stored, wanted = getattr(self, name), getattr(new, name)
             if stored is not None and stored != wanted:
@@ -107,10 +123,16 @@ def save_checkpoint(
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(staging))
+    try:
+        with full_disk_named(checkpoints_dir):
+            accelerator.save_state(str(staging))
+            if accelerator.is_main_process:
+                trainer_state.save(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # never left beside the complete checkpoints
+        raise
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        trainer_state.save(staging)
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)
