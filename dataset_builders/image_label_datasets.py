@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import pyarrow
 from PIL import Image
 
-from .errors import DatasetError
+from .errors import DatasetError, first_line
 from .image_files import check_image_mode, label_array
 from .label_space import LabelSpace
 
@@ -49,6 +50,8 @@ class EncodeLabels:
         # datasets gives a custom transform every column, even for a column read (`split["label"]`).
         rows = [f"{self.where} row {int(name)}" for name in batch["name"]]
         for image, row in zip(batch["image"], rows, strict=True):
+            if image is None:
+                raise DatasetError(f"{row}: the image is missing (null)")
             check_image_mode(image.mode, f"{row}: image")
         if "label" in batch:
             batch["label"] = [
@@ -57,7 +60,9 @@ class EncodeLabels:
             ]
         return batch
 
-    def encode(self, label: Image.Image, image: Image.Image, row: str) -> Image.Image:
+    def encode(self, label: Image.Image | None, image: Image.Image, row: str) -> Image.Image:
+        if label is None:
+            raise DatasetError(f"{row}: the label is missing (null)")
         stored = label_array(label, f"{row}: label")
         if stored.shape != (image.height, image.width):
             raise DatasetError(
@@ -87,7 +92,10 @@ def parquet_files(folder: Path) -> dict[str, list[str]]:
 
 def read_local(folder: Path, cache_dir: str | None) -> datasets.DatasetDict:
     if (folder / "dataset_dict.json").is_file():
-        return datasets.load_from_disk(str(folder))
+        try:
+            return datasets.load_from_disk(str(folder))
+        except (*LOAD_ERRORS, KeyError, TypeError, pyarrow.ArrowException) as error:
+            raise DatasetError(f"{folder} cannot be read as a save_to_disk dataset: {first_line(error)}") from error
     if (folder / "state.json").is_file():
         raise DatasetError(
             f"{folder} holds a single Dataset written by save_to_disk; save a DatasetDict with train/validation splits"
@@ -168,6 +176,10 @@ def prepare_split(
     if label_required or label_column in dataset.column_names:
         check_column(dataset, label_column, "label", where)
         columns[label_column] = "label"
+    for column in columns:
+        missing = dataset.data.column(column).null_count
+        if missing:
+            raise DatasetError(f"{where}: {missing} of its {len(dataset)} rows have no {column} (null)")
     dataset = dataset.select_columns(list(columns)).rename_columns(columns)
     for column in columns.values():
         if not dataset.features[column].decode:  # the transform needs PIL images, not {"bytes", "path"} dicts

@@ -34,6 +34,25 @@ LABELS_FILE_KEYS = ("id2label", "colors", "ignore_index", "label_map")
 _ID = re.compile(r"0|[1-9][0-9]*")
 
 
+MAX_NAME_LENGTH = 100
+# A labels file of 256 classes with long names and colours is a few tens of kilobytes.
+MAX_LABELS_FILE_CHARACTERS = 1_000_000
+
+
+class DuplicateKey(ValueError):
+    """A JSON object that names one key twice (`json` would keep the last value without a word)."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads` object hook: the object, or `DuplicateKey` naming a key given twice."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise DuplicateKey(key)
+        data[key] = value
+    return data
+
+
 def default_palette() -> np.ndarray:
     """`(256, 3)` uint8: class id i gets colour i + 1 of the PASCAL VOC devkit's colour map.
 
@@ -176,10 +195,19 @@ class LabelSpace:
             raise DatasetError(f"cannot read labels file {path}: {error.strerror or error}") from error
         except UnicodeDecodeError as error:
             raise DatasetError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from error
+        if len(text) > MAX_LABELS_FILE_CHARACTERS:
+            raise DatasetError(
+                f"{path}: {len(text)} characters, more than a labels file of 256 classes needs "
+                f"({MAX_LABELS_FILE_CHARACTERS}); is it a labels file?"
+            )
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=unique_keys)
         except json.JSONDecodeError as error:
             raise DatasetError(f"{path}:{error.lineno}:{error.colno}: not valid JSON: {error.msg}") from error
+        except DuplicateKey as error:
+            raise DatasetError(f"{path}: key {error.args[0]!r} is given twice") from None
+        except RecursionError:
+            raise DatasetError(f"{path}: nested too deeply to be a labels file") from None
         return cls.from_dict(data, source=str(path), reduce_labels=reduce_labels)
 
     @classmethod
@@ -246,6 +274,11 @@ def parse_names(id2label: Any, source: str, key: str | None) -> tuple[str, ...]:
             raise DatasetError(f"{error}{hint}") from None
         if not isinstance(name, str) or not name.strip():
             raise DatasetError(f"{source}: {where}key {raw_id!r}: the name must be a non-empty string, got {name!r}")
+        if not name.isprintable() or len(name) > MAX_NAME_LENGTH:
+            raise DatasetError(
+                f"{source}: {where}key {raw_id!r}: a class name is one line of at most {MAX_NAME_LENGTH} printable "
+                f"characters, got {name[:MAX_NAME_LENGTH]!r}"
+            )
         by_id[class_id] = name
     missing = sorted(set(range(len(by_id))) - set(by_id))
     if missing:

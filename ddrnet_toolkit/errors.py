@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataset_builders.errors import first_line
+
+__all__ = ["UserInputError", "first_line", "one_line"]
+
 
 class UserInputError(ValueError):
     """Input the user can fix; the message names the file, folder or value at fault."""
@@ -10,8 +14,3 @@ class UserInputError(ValueError):
 def one_line(error: BaseException) -> str:
     """An exception's message with its line breaks and runs of spaces collapsed (its type when it has none)."""
     return " ".join(str(error).split()) or type(error).__name__
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an exception's message (its type when it has none): the gist of a library's long report."""
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]

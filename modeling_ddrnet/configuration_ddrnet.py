@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
 from transformers import PreTrainedConfig
 from transformers.utils import logging
 
@@ -59,6 +60,27 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 class DDRNetConfigError(ValueError):
     """A configuration value out of its valid range; the message names the field."""
+
+
+# Bounds far above any DDRNet, so that a mistyped value fails at once instead of building for minutes.
+MAX_DEPTH = 64
+MAX_SIZES = {
+    "base_channels": 4096,
+    "spp_channels": 4096,
+    "head_channels": 4096,
+    "num_channels": 64,
+    "ohem_min_kept": 2**40,
+    "num_labels": 65536,
+}
+
+
+def as_list(name: str, values: Any, default: list[int]) -> list:
+    """A list field's value (a tuple from Python, a list from JSON), or a `DDRNetConfigError` naming the field."""
+    if values is None:
+        return list(default)
+    if not isinstance(values, list | tuple):
+        raise DDRNetConfigError(f"DDRNetConfig: invalid {name}={values!r}; expected a list of integers.")
+    return list(values)
 
 
 class DDRNetConfig(PreTrainedConfig):
@@ -167,14 +189,19 @@ class DDRNetConfig(PreTrainedConfig):
                     f"Dropping the {len(class_weights)} stored class_weights: the model now has {num_labels} labels."
                 )
                 class_weights = None
+        for key in ("dtype", "torch_dtype"):
+            dtype = kwargs.get(key)
+            if isinstance(dtype, str) and dtype != "auto" and not isinstance(getattr(torch, dtype, None), torch.dtype):
+                raise DDRNetConfigError(
+                    f"DDRNetConfig: invalid {key}={dtype!r}; expected the name of a torch dtype (float32, float16, "
+                    "bfloat16) or null."
+                )
         super().__init__(**kwargs)
         self.base_channels = base_channels
-        self.stem_depths = list(stem_depths if stem_depths is not None else [2, 2])
-        self.context_channel_multipliers = list(
-            context_channel_multipliers if context_channel_multipliers is not None else [4, 8]
-        )
-        self.context_depths = list(context_depths if context_depths is not None else [2, 2])
-        self.detail_depths = list(detail_depths if detail_depths is not None else [2, 2])
+        self.stem_depths = as_list("stem_depths", stem_depths, [2, 2])
+        self.context_channel_multipliers = as_list("context_channel_multipliers", context_channel_multipliers, [4, 8])
+        self.context_depths = as_list("context_depths", context_depths, [2, 2])
+        self.detail_depths = as_list("detail_depths", detail_depths, [2, 2])
         self.spp_channels = spp_channels
         self.head_channels = head_channels
         self.use_auxiliary_head = use_auxiliary_head
@@ -201,22 +228,36 @@ class DDRNetConfig(PreTrainedConfig):
         def fail(name: str, value: Any, expected: str) -> None:
             raise DDRNetConfigError(f"DDRNetConfig: invalid {name}={value!r}; expected {expected}.")
 
+        def is_integer(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        def is_number(value: Any) -> bool:
+            return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
         for name in ("base_channels", "spp_channels", "head_channels", "num_channels", "ohem_min_kept", "num_labels"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                fail(name, value, "a positive integer")
+            if not is_integer(value) or not 1 <= value <= MAX_SIZES[name]:
+                fail(name, value, f"an integer in 1..{MAX_SIZES[name]}")
         for name in ("batch_norm_eps", "batch_norm_momentum", "auxiliary_loss_weight", "ohem_threshold"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value):
-                fail(name, value, "a finite number")
+            if not is_number(getattr(self, name)):
+                fail(name, getattr(self, name), "a finite number")
+        for name in ("use_auxiliary_head", "use_ohem", "align_corners"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, getattr(self, name), "true or false")
+        if not is_integer(self.semantic_loss_ignore_index):
+            fail("semantic_loss_ignore_index", self.semantic_loss_ignore_index, "an integer")
         if self.batch_norm_eps <= 0:
             fail("batch_norm_eps", self.batch_norm_eps, "a positive number")
         if not 0.0 <= self.batch_norm_momentum <= 1.0:
             fail("batch_norm_momentum", self.batch_norm_momentum, "a number in [0, 1]")
-        if len(self.stem_depths) != 2 or min(self.stem_depths) < 1:
+        for name in ("stem_depths", "context_channel_multipliers", "context_depths", "detail_depths"):
+            values = getattr(self, name)
+            if not all(is_integer(v) and 1 <= v <= MAX_DEPTH for v in values):
+                fail(name, values, f"a list of integers in 1..{MAX_DEPTH}")
+        if len(self.stem_depths) != 2:
             fail("stem_depths", self.stem_depths, "two positive integers (blocks at 1/4 and 1/8 resolution)")
         num_stages = len(self.context_channel_multipliers)
-        if num_stages < 2:
+        if not 2 <= num_stages <= MAX_DEPTH:
             fail("context_channel_multipliers", self.context_channel_multipliers, "at least two stages")
         if any(m not in (4, 8) for m in self.context_channel_multipliers) or sorted(
             self.context_channel_multipliers
@@ -224,7 +265,7 @@ class DDRNetConfig(PreTrainedConfig):
             fail("context_channel_multipliers", self.context_channel_multipliers, "non-decreasing values among 4, 8")
         for name in ("context_depths", "detail_depths"):
             depths = getattr(self, name)
-            if len(depths) != num_stages or min(depths) < 1:
+            if len(depths) != num_stages:
                 fail(name, depths, f"{num_stages} positive integers, one per bilateral stage")
         if not 0.0 <= self.ohem_threshold <= 1.0:
             fail("ohem_threshold", self.ohem_threshold, "a probability in [0, 1]")
@@ -232,7 +273,7 @@ class DDRNetConfig(PreTrainedConfig):
             fail("auxiliary_loss_weight", self.auxiliary_loss_weight, "a non-negative number")
         if self.class_weights is not None and len(self.class_weights) != self.num_labels:
             fail("class_weights", self.class_weights, f"{self.num_labels} values (one per label)")
-        if self.class_weights is not None and not all(math.isfinite(w) and w >= 0 for w in self.class_weights):
+        if self.class_weights is not None and not all(is_number(w) and w >= 0 for w in self.class_weights):
             fail("class_weights", self.class_weights, "finite, non-negative numbers")
 
     @classmethod

@@ -18,12 +18,22 @@ from ..devices import resolve_device
 from ..errors import UserInputError
 from ..inference.segmentation import InferenceOptions
 
+DEFAULT_WINDOW = (1024, 1024)
+
 
 def non_negative_int(value: str) -> int:
     """argparse `type` of counts: an integer >= 0 (argparse reports anything else as an argument error)."""
     number = int(value)
     if number < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return number
+
+
+def seed(value: str) -> int:
+    """argparse `type` of random seeds: an integer 0..2**32 - 1, what NumPy's and torch's generators take."""
+    number = int(value)
+    if not 0 <= number < 2**32:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0..{2**32 - 1}, got {value}")
     return number
 
 
@@ -102,7 +112,9 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--scales", type=float, nargs="+", default=[1.0], help="Input scales to average.")
     group.add_argument("--flip", action="store_true", help="Also average horizontally flipped predictions.")
     group.add_argument("--sliding_window", action="store_true", help="Predict in windows instead of whole.")
-    group.add_argument("--window", type=int, nargs=2, default=[1024, 1024], metavar=("H", "W"))
+    group.add_argument(
+        "--window", type=int, nargs=2, default=None, metavar=("H", "W"), help="With --sliding_window (1024 1024)."
+    )
     group.add_argument("--stride", type=int, nargs=2, default=None, metavar=("H", "W"), help="Default: --window.")
 
 
@@ -110,10 +122,19 @@ def inference_options(args: argparse.Namespace, parser: argparse.ArgumentParser)
     """The test-time augmentation the options of `add_inference_arguments` ask for."""
     if not all(math.isfinite(scale) and scale > 0 for scale in args.scales):
         parser.error(f"--scales must be finite and positive, got {args.scales}")
-    window = tuple(args.window) if args.sliding_window else None
-    stride = tuple(args.stride) if args.stride and window else window
-    if window is not None and min(*window, *stride) < 1:
-        parser.error(f"--window and --stride must be positive, got {args.window} and {args.stride}")
+    if not args.sliding_window:
+        if args.window is not None or args.stride is not None:
+            parser.error("--window and --stride apply to --sliding_window, which is not given")
+        return InferenceOptions(scales=tuple(args.scales), flip=args.flip)
+    window = tuple(args.window or DEFAULT_WINDOW)
+    stride = tuple(args.stride or window)
+    if min(*window, *stride) < 1:
+        parser.error(f"--window and --stride must be positive, got {list(window)} and {list(stride)}")
+    if any(step > size for step, size in zip(stride, window, strict=True)):
+        parser.error(
+            f"--stride {stride[0]} {stride[1]} is larger than --window {window[0]} {window[1]}: the pixels between "
+            "two windows would get no prediction"
+        )
     return InferenceOptions(scales=tuple(args.scales), flip=args.flip, window=window, stride=stride)
 
 
@@ -129,4 +150,4 @@ def add_synthetic_split_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num_train", type=non_negative_int, default=40, help="Training images (default: 40).")
     parser.add_argument("--num_val", type=non_negative_int, default=10, help="Validation images (default: 10).")
     parser.add_argument("--num_test", type=non_negative_int, default=5, help="Test images (default: 5).")
-    parser.add_argument("--seed", type=int, default=0, help="Random seed; the same seed gives the same data.")
+    parser.add_argument("--seed", type=seed, default=0, help="Random seed; the same seed gives the same data.")

@@ -23,7 +23,7 @@ from ..evaluation.scoring import evaluate_split
 from ..files import writable_file, writable_folder, write_json
 from ..inference.images import save_png
 from ..inference.visualization import comparison, model_palette
-from ..model_folder import class_names, load_trained_model
+from ..model_folder import check_not_a_model_file, class_names, load_trained_model
 from ..training.accelerator import end_run, make_accelerator
 from .arguments import (
     add_dataset_arguments,
@@ -62,8 +62,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    output_file = writable_file(args.output_file, "--output_file") if args.output_file else None
-    pictures_dir = writable_folder(args.pictures_dir, "--pictures_dir") if args.pictures_dir else None
+    output_file = None
+    if args.output_file:
+        output_file = check_not_a_model_file(writable_file(args.output_file, "--output_file"), "--output_file")
+    pictures_dir = None
+    if args.pictures_dir:
+        pictures_dir = writable_folder(check_not_a_model_file(args.pictures_dir, "--pictures_dir"), "--pictures_dir")
     accelerator = make_accelerator(mixed_precision=args.mixed_precision)
     with accelerator.main_process_first():
         dataset = dataset_from_arguments(args)

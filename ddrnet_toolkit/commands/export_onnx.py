@@ -29,7 +29,7 @@ from ..export.checked_export import ExportCheckError, Int8Calibration, export_ch
 from ..export.int8 import int8_path, spread_indices
 from ..export.onnx import MIN_OPSET, max_supported_opset
 from ..files import writable_file
-from ..model_folder import load_trained_model
+from ..model_folder import check_not_a_model_file, load_trained_model
 from .arguments import data_folder
 from .runner import entry_point
 
@@ -92,10 +92,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    output = writable_file(args.output, "--output")
+    output = check_not_a_model_file(writable_file(args.output, "--output"), "--output")
     calibration = None
     if args.int8:  # every check of the int8 options before the model is loaded and exported
-        writable_file(int8_path(output), "--output")
+        check_not_a_model_file(writable_file(int8_path(output), "--output"), "--output")
         data_dir = data_folder(args.calibration_data_dir, "--calibration_data_dir")
         data = load_dataset(data_dir=data_dir, labels_file=args.labels_file, cache_dir=args.cache_dir)
         split = data.split(args.calibration_split, what="--calibration_split")

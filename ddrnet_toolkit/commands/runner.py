@@ -11,6 +11,7 @@ import errno
 import json
 import logging
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from modeling_ddrnet.convert_original import CheckpointConversionError
 
 from ..errors import UserInputError, one_line
 
+# How torch re-raises an exception of a DataLoader worker: "Caught <type> in DataLoader worker process <n>."
+WORKER_TRACEBACK = re.compile(r"Caught \w+ in DataLoader worker process \d+\.")
 USER_ERRORS: tuple[type[BaseException], ...] = (
     UserInputError,
     DatasetError,
@@ -34,13 +37,18 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def describe(error: BaseException) -> str:
-    """One line for the user: an OS error names its path, a full disk says so."""
+    """One line for the user: an OS error names its path, a full disk says so, and an error raised in a DataLoader
+    worker (which torch re-raises with the worker's traceback as its message) is the worker's own message."""
     if isinstance(error, OSError) and not isinstance(error, UserInputError):
         path = error.filename
         if error.errno == errno.ENOSPC:
             return f"no space left on the device holding {path or 'the output'}"
         if path is not None and error.strerror:
             return f"{path}: {error.strerror}"
+    message = str(error)
+    if WORKER_TRACEBACK.match(message):
+        last = message.strip().splitlines()[-1]
+        return one_line(last.split(": ", 1)[1] if ": " in last else last)
     return one_line(error)
 
 

@@ -26,6 +26,11 @@ from ..errors import one_line
 from ..files import write_text_atomically
 
 CONFIG_OPTION = "config"
+# Recipes are a few dozen lines; anything much larger is not one.
+MAX_RECIPE_BYTES = 100_000
+STRING_TAG = "tag:yaml.org,2002:str"
+SEQUENCE_TAG = "tag:yaml.org,2002:seq"
+PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null"))
 # Flags that act on the output folder rather than describe the training: a recipe neither sets nor records them,
 # so that replaying a recorded run never replaces or resumes a run by surprise.
 COMMAND_LINE_ONLY = ("overwrite_output_dir", "resume_from_checkpoint")
@@ -46,6 +51,7 @@ class OptionSpec:
     count: int | str | None
     convert: Callable[[str], Any] | None
     choices: Sequence | None
+    required: bool = False
 
 
 class ParserOptions:
@@ -61,6 +67,7 @@ class ParserOptions:
                 action.nargs,
                 action.type,
                 action.choices,
+                action.required,
             )
             for action in parser._actions
             if action.dest not in _NOT_OPTIONS
@@ -122,36 +129,81 @@ def parse_args_with_config(parser: argparse.ArgumentParser, argv: list[str] | No
 
 
 def read_recipe(path: Path, options: ParserOptions | argparse.ArgumentParser) -> dict:
-    """The option values of a recipe file, converted and checked as the parser would check the flags."""
+    """The option values of a recipe file, converted and checked as the parser would check the flags.
+
+    A recipe is untrusted input: its size is bounded, anchors and aliases (which can expand a small file into
+    billions of values) and tags are refused, and each value is one plain value or one flat list of them.
+    """
     if isinstance(options, argparse.ArgumentParser):
         options = ParserOptions(options)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise RecipeError(f"--config {path}: {error.strerror or error}") from error
-    try:
-        document = yaml.compose(text)
-    except yaml.YAMLError as error:
-        raise RecipeError(f"--config {path}: not valid YAML: {one_line(error)}") from error
+    document = parse_recipe(path)
     if document is None:
         return {}
-    if not isinstance(document, yaml.MappingNode):
-        raise RecipeError(f"--config {path}: a recipe is a mapping of option names to values")
     values: dict = {}
     for key_node, value_node in document.value:
-        key, where = key_node.value, f"{path} line {key_node.start_mark.line + 1}"
+        where = f"{path} line {key_node.start_mark.line + 1}"
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != STRING_TAG:
+            raise RecipeError(f"{where}: a recipe's keys are option names, got a {node_kind(key_node)}")
+        key = key_node.value
         if key in COMMAND_LINE_ONLY:
             raise RecipeError(f"{where}: '{key}' acts on the output folder: give --{key} on the command line")
         if key not in options.specs:
             close = difflib.get_close_matches(key, list(options.specs), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise RecipeError(f"{where}: unknown option '{key}'{hint}")
+            raise RecipeError(f"{where}: unknown option {shown(key)}{hint}")
         if key in values:
             raise RecipeError(f"{where}: '{key}' is given twice")
-        value = yaml.safe_load(yaml.serialize(value_node))
-        values[key] = convert_value(options.specs[key], value, where)
+        check_plain(value_node, key, where)
+        values[key] = convert_value(options.specs[key], yaml.safe_load(yaml.serialize(value_node)), where)
     check_exclusive(options.exclusive_groups, values, path)
     return values
+
+
+def parse_recipe(path: Path) -> yaml.MappingNode | None:
+    """The recipe's YAML as nodes (nothing constructed), or a `RecipeError` naming the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise RecipeError(f"--config {path}: {error.strerror or error}") from error
+    if len(data) > MAX_RECIPE_BYTES:
+        raise RecipeError(f"--config {path}: {len(data)} bytes, more than a recipe needs ({MAX_RECIPE_BYTES})")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise RecipeError(f"--config {path}: not UTF-8 text ({error.reason} at byte {error.start})") from error
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                line = event.start_mark.line + 1
+                raise RecipeError(f"{path} line {line}: anchors and aliases (&name, *name) are not allowed in a recipe")
+        document = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        raise RecipeError(f"--config {path}: not valid YAML: {one_line(error)}") from error
+    if document is not None and not isinstance(document, yaml.MappingNode):
+        raise RecipeError(f"--config {path}: a recipe is a mapping of option names to values")
+    return document
+
+
+def node_kind(node: yaml.Node) -> str:
+    return {yaml.MappingNode: "mapping", yaml.SequenceNode: "list"}.get(type(node), f"value tagged {node.tag}")
+
+
+def check_plain(node: yaml.Node, key: str, where: str) -> None:
+    """A value is a plain scalar or a flat list of them, with YAML's own types only (no `!!python/...` tag)."""
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    if isinstance(node, yaml.SequenceNode) and node.tag != SEQUENCE_TAG:
+        raise RecipeError(f"{where}: {key}: tags such as {shown(node.tag)} are not allowed in a recipe")
+    for item in items:
+        if not isinstance(item, yaml.ScalarNode):
+            raise RecipeError(f"{where}: {key} takes a plain value or a list of them, got a {node_kind(item)}")
+        if item.tag not in PLAIN_TAGS:
+            raise RecipeError(f"{where}: {key}: tags such as {shown(item.tag)} are not allowed in a recipe")
+
+
+def shown(value) -> str:
+    """A value for a message, cut short: a recipe is untrusted, and its values can be long."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def convert_value(spec: OptionSpec, value, where: str):
@@ -159,15 +211,17 @@ def convert_value(spec: OptionSpec, value, where: str):
     name = spec.name
     if spec.switch:
         if not isinstance(value, bool):
-            raise RecipeError(f"{where}: {name} is a switch: true or false, got {value!r}")
+            raise RecipeError(f"{where}: {name} is a switch: true or false, got {shown(value)}")
         return value
     if value is None:
+        if spec.required:
+            raise RecipeError(f"{where}: {name} is required: give a value, not null")
         return None
     items = value if isinstance(value, list) else None
     if isinstance(spec.count, int) and (items is None or len(items) != spec.count):
-        raise RecipeError(f"{where}: {name} takes a list of {spec.count} values, got {value!r}")
+        raise RecipeError(f"{where}: {name} takes a list of {spec.count} values, got {shown(value)}")
     if spec.count in ("+", "*") and items is None:
-        raise RecipeError(f"{where}: {name} takes a list of values, got {value!r}")
+        raise RecipeError(f"{where}: {name} takes a list of values, got {shown(value)}")
     if spec.count is None and items is not None:
         raise RecipeError(f"{where}: {name} takes one value, got a list")
     if items is not None:
@@ -177,14 +231,14 @@ def convert_value(spec: OptionSpec, value, where: str):
 
 def convert_item(spec: OptionSpec, item, where: str):
     if isinstance(item, dict | list):
-        raise RecipeError(f"{where}: {spec.name} takes a plain value, got {item!r}")
+        raise RecipeError(f"{where}: {spec.name} takes a plain value, got {shown(item)}")
     try:
         converted = spec.convert(str(item)) if spec.convert is not None else str(item)
     except (TypeError, ValueError, argparse.ArgumentTypeError) as error:
-        raise RecipeError(f"{where}: {spec.name}: invalid value {item!r} ({error})") from error
+        raise RecipeError(f"{where}: {spec.name}: invalid value {shown(item)} ({error})") from error
     if spec.choices is not None and converted not in spec.choices:
         choices = ", ".join(map(str, spec.choices))
-        raise RecipeError(f"{where}: {spec.name}: invalid choice {item!r} (choose from {choices})")
+        raise RecipeError(f"{where}: {spec.name}: invalid choice {shown(item)} (choose from {choices})")
     return converted
 
 

@@ -8,6 +8,9 @@ import json
 import logging
 import re
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_TRAINING_ARGS, load_script, tiny_config
+from conftest import REPO_ROOT, TINY_TRAINING_ARGS, load_script, tiny_config
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
@@ -105,10 +108,84 @@ def damage_checkpoint(kind: str) -> Callable:
         run = tmp_path / "run"
         shutil.copytree(workspace["run"], run, symlinks=True)
         latest = run / "checkpoints" / "step_00000002"
+        state_file = latest / "trainer_state.json"
+        state = json.loads(state_file.read_text())
         if kind == "truncated weights":
             (latest / "model.safetensors").write_bytes((latest / "model.safetensors").read_bytes()[:1000])
         elif kind == "invalid state":
-            (latest / "trainer_state.json").write_text("{not json")
+            state_file.write_text("{not json")
+        elif kind == "step past the new run":
+            state_file.write_text(json.dumps({**state, "global_step": 10, "max_train_steps": 10}))
+        elif kind == "step past its own run":
+            state_file.write_text(json.dumps({**state, "global_step": 3, "max_train_steps": 2}))
+
+    return setup
+
+
+def write_file(name: str, content: str | bytes) -> Callable:
+    def setup(workspace, tmp_path) -> None:
+        path = tmp_path / name
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+
+    return setup
+
+
+def damage_config(**changes) -> Callable:
+    """A copy of the tiny model whose config.json holds `changes`."""
+
+    def setup(workspace, tmp_path) -> None:
+        folder = tmp_path / "model"
+        shutil.copytree(workspace["model"], folder)
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, **changes}))
+
+    return setup
+
+
+def damage_weights(kind: str) -> Callable:
+    """A copy of the tiny model whose weights are finite but compute NaN, or are stored as integers."""
+
+    def setup(workspace, tmp_path) -> None:
+        folder = tmp_path / "model"
+        shutil.copytree(workspace["model"], folder)
+        weights = folder / "model.safetensors"
+        tensors = load_file(weights)
+        if kind == "negative variance":
+            tensors["ddrnet.dappm.scale0.0.running_var"] = -tensors["ddrnet.dappm.scale0.0.running_var"]
+        elif kind == "scaled 1e30":
+            tensors = {k: v * 1e30 if v.is_floating_point() and "running" not in k else v for k, v in tensors.items()}
+        elif kind == "int64":
+            tensors["decode_head.conv2.weight"] = tensors["decode_head.conv2.weight"].long()
+        save_file(tensors, weights, metadata={"format": "pt"})
+
+    return setup
+
+
+def saved_dataset(kind: str) -> Callable:
+    """A two-split `save_to_disk` dataset of 64x128 images (and its labels file), damaged as `kind` says."""
+
+    def setup(workspace, tmp_path) -> None:
+        import datasets
+
+        image = Image.fromarray(np.full((64, 128, 3), 100, np.uint8))
+        label = Image.fromarray(np.zeros((64, 128), np.uint8))
+        rows = {"image": [image] * 4, "label": [label] * 4}
+        if kind == "null image":
+            rows["image"][1] = None
+        elif kind == "null label":
+            rows["label"][2] = None
+        elif kind == "bad value":
+            rows["label"] = [Image.fromarray(np.full((64, 128), 200, np.uint8))] * 4
+        features = datasets.Features({"image": datasets.Image(), "label": datasets.Image()})
+        split = datasets.Dataset.from_dict(rows, features=features)
+        folder = tmp_path / "ds"
+        datasets.DatasetDict({"train": split, "validation": split}).save_to_disk(str(folder))
+        if kind == "broken dict":
+            (folder / "dataset_dict.json").write_text('{"splits": ["train", ')
+        elif kind == "truncated arrow":
+            arrow = next((folder / "train").glob("*.arrow"))
+            arrow.write_bytes(arrow.read_bytes()[:300])
+        (tmp_path / "ds_labels.json").write_text(json.dumps({"0": "background", "1": "thing"}))
 
     return setup
 
@@ -143,6 +220,18 @@ RESUME = ["--data_dir", "{data}", "--output_dir", "{tmp}/run", "--report_to", "n
 RESUME += ["--cache_dir", "{tmp}/cache", "--max_train_steps", "4", "--eval_steps", "2", "--checkpointing_steps", "1"]
 RESUME += ["--model_name_or_path", "{model}", "--resume_from_checkpoint", "latest"]
 EVAL_BASE = ["--data_dir", "{data}", "--cache_dir", "{tmp}/cache", "--num_workers", "0"]
+RECIPE = ["--config", "{tmp}/recipe.yaml", *TRAIN_BASE]
+DATASET = ["--dataset_name", "{tmp}/ds", "--labels_file", "{tmp}/ds_labels.json", "--output_dir", "{tmp}/out"]
+DATASET += ["--report_to", "none", *TINY_TRAINING_ARGS, "--max_train_steps", "1", "--eval_split", "none"]
+DATASET += ["--cache_dir", "{tmp}/cache"]
+BILLION_LAUGHS = (
+    "a: &a [1, 1, 1, 1, 1, 1, 1, 1]\n"
+    + "".join(
+        f"{name}: &{name} [{', '.join(['*' + previous] * 8)}]\n"
+        for previous, name in zip("abcdefgh", "bcdefghi", strict=True)  # noqa: E501
+    )
+    + "learning_rate: *i\n"
+)
 
 CASES = [
     # Arguments: parser errors, exit status 2, before anything is written.
@@ -332,7 +421,76 @@ CASES = [
         "--output_file .*results.json is a folder",
         make_folder,
     ),  # fmt: skip
-]
+    # Round 2: recipes are untrusted input.
+    Case("recipe-python-tag", "train", RECIPE, 2, r"recipe.yaml line 1: learning_rate: tags such as", write_file(
+        "recipe.yaml", "learning_rate: !!python/object/apply:os.system ['echo hi']\n"
+    )),
+    Case("recipe-list-key", "train", RECIPE, 2, r"line 1: a recipe's keys are option names, got a list", write_file(
+        "recipe.yaml", "[seed, momentum]: 1\n"
+    )),
+    Case("recipe-not-utf8", "train", RECIPE, 2, r"recipe.yaml: not UTF-8 text", write_file(
+        "recipe.yaml", b"seed: \xff\xfe\n"
+    )),
+    Case("recipe-output-dir-null", "train", ["--config", "{tmp}/recipe.yaml", "--data_dir", "{data}"], 2,
+         r"line 1: output_dir is required: give a value, not null", write_file("recipe.yaml", "output_dir: null\n")),
+    Case("recipe-alias-expansion", "train", RECIPE, 2, r"line 2: anchors and aliases .* are not allowed", write_file(
+        "recipe.yaml", "seed: 1\n" + BILLION_LAUGHS
+    )),
+    Case("recipe-too-large", "train", RECIPE, 2, r"bytes, more than a recipe needs", write_file(
+        "recipe.yaml", "# " + "x" * 200_000 + "\n"
+    )),
+    Case("recipe-seed-too-large", "train", RECIPE, 2, r"seed: invalid value 4294967296 .*0\.\.4294967295",
+         write_file("recipe.yaml", "seed: 4294967296\n")),
+    Case("seed-negative", "train", [*TRAIN_BASE, "--seed", "-5"], 2, r"--seed: must be an integer in 0\.\."),
+    # Round 2: labels files are untrusted input.
+    Case("labels-duplicate-id", "train", [*TRAIN_BASE, "--labels_file", "{tmp}/labels.json"], 1,
+         r"labels.json: key '0' is given twice", write_file("labels.json", '{"0": "road", "0": "car"}')),
+    Case("labels-deeply-nested", "train", [*TRAIN_BASE, "--labels_file", "{tmp}/labels.json"], 1,
+         r"labels.json: nested too deeply", write_file("labels.json", "[" * 50_000 + "]" * 50_000)),
+    Case("labels-name-on-two-lines", "train", [*TRAIN_BASE, "--labels_file", "{tmp}/labels.json"], 1,
+         r"a class name is one line", write_file("labels.json", '{"0": "road\\n---", "1": "car"}')),
+    # Round 2: a resumed run's step must fit the run.
+    Case("resume-step-past-the-run", "train", RESUME, 1, r"step_00000002 is at step 10, past this run's 4 steps",
+         damage_checkpoint("step past the new run")),
+    Case("resume-step-past-its-own-run", "train", RESUME, 1, r"trainer_state.json: global_step 3 is past",
+         damage_checkpoint("step past its own run")),
+    # Round 2: model folders whose config or outputs cannot be right.
+    Case("eval-config-align-corners-string", "eval", [*EVAL_BASE, *FROM_MODEL], 1, r"invalid align_corners='yes'",
+         damage_config(align_corners="yes")),
+    Case("eval-config-float-depth", "eval", [*EVAL_BASE, *FROM_MODEL], 1, r"invalid stem_depths=\[2.0, 2\]",
+         damage_config(stem_depths=[2.0, 2])),
+    Case("eval-config-huge-depth", "eval", [*EVAL_BASE, *FROM_MODEL], 1, r"invalid context_depths=\[1000000, 2\]",
+         damage_config(context_depths=[1_000_000, 2])),
+    Case("eval-config-unknown-dtype", "eval", [*EVAL_BASE, *FROM_MODEL], 1, r"invalid dtype='float7'",
+         damage_config(dtype="float7")),
+    Case("eval-config-ignore-index-string", "eval", [*EVAL_BASE, *FROM_MODEL], 1,
+         r"invalid semantic_loss_ignore_index='x'", damage_config(semantic_loss_ignore_index="x")),
+    Case("eval-negative-variance", "eval", [*EVAL_BASE, *FROM_MODEL], 1, r"negative BatchNorm variances",
+         damage_weights("negative variance")),
+    Case("eval-outputs-not-finite", "eval", [*EVAL_BASE, *FROM_MODEL], 1, r"computes NaN or infinite scores",
+         damage_weights("scaled 1e30")),
+    Case("eval-integer-weights", "eval", [*EVAL_BASE, *FROM_MODEL], 1,
+         r"not stored as floating-point numbers \(e.g. decode_head.conv2.weight \(I64\)\)", damage_weights("int64")),
+    Case("eval-run-folder-as-model", "eval", [*EVAL_BASE, "--model_name_or_path", "{run}"], 1,
+         r"is a training run's folder, not a model folder: give .*best_model or .*last_model"),
+    Case("eval-output-onto-the-model", "eval", [*EVAL_BASE, *FROM_MODEL, "--output_file", "{model}/config.json"], 1,
+         r"--output_file .*config.json would replace config.json of the model", damage_config()),
+    # Round 2: sliding-window options that cannot be right.
+    Case("eval-stride-larger-than-window", "eval",
+         [*EVAL_BASE, *FROM_MODEL, "--sliding_window", "--window", "32", "32", "--stride", "48", "48"], 2,
+         r"--stride 48 48 is larger than --window 32 32"),
+    Case("eval-window-without-sliding-window", "eval", [*EVAL_BASE, *FROM_MODEL, "--window", "32", "32"], 2,
+         r"--window and --stride apply to --sliding_window"),
+    # Round 2: datasets datasets, checked before the first step; a worker's error is the project's one line.
+    Case("dataset-null-image", "train", DATASET, 1, r"ds split 'train': 1 of its 4 rows have no image",
+         saved_dataset("null image")),
+    Case("dataset-null-label", "train", DATASET, 1, r"ds split 'train': 1 of its 4 rows have no label",
+         saved_dataset("null label")),
+    Case("dataset-broken-dict", "train", DATASET, 1, r"ds cannot be read as a save_to_disk dataset",
+         saved_dataset("broken dict")),
+    Case("dataset-truncated-arrow", "train", DATASET, 1, r"ds cannot be read as a save_to_disk dataset",
+         saved_dataset("truncated arrow")),
+]  # fmt: skip
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -442,3 +600,45 @@ def test_a_full_disk_is_named_in_one_line(capsys):
         run_script(main)
     assert exit_info.value.code == 1
     assert capsys.readouterr().err == "error: no space left on the device holding /data/out/model.safetensors\n"
+
+
+def test_a_bad_row_read_in_a_dataloader_worker_is_the_projects_one_line(workspace, tmp_path, capsys):
+    """Stored values are checked as rows are read, in a worker: torch re-raises the error with the worker's
+    traceback as its message, and the user still gets the one line that names the split, the row and the values."""
+    saved_dataset("bad value")(workspace, tmp_path)
+    argv = [argument.format(tmp=tmp_path) for argument in [*DATASET, "--num_workers", "1"]]
+    with pytest.raises(SystemExit) as exit_info:
+        run_script(lambda: TRAIN.main(argv))
+    stderr = capsys.readouterr().err
+    assert exit_info.value.code == 1 and "Traceback" not in stderr
+    pattern = r"^error: .*ds split 'train' row \d: label: holds values \[200\] not allowed by .*ds_labels.json"
+    assert re.search(pattern, stderr.strip().splitlines()[-1]), stderr[-2000:]
+
+
+def test_two_runs_into_one_new_folder_at_once_the_second_is_refused(workspace, tmp_path):
+    """A run owns its folder: the second of two runs started into one new --output_dir is refused with one line
+    and writes nothing, and the first run's models stay its own; the lock goes with the first run's process."""
+    from conftest import run_script as run_in_subprocess
+
+    output = tmp_path / "shared"
+    argv = [argument.format(data=workspace["data"], tmp=tmp_path) for argument in TRAIN_BASE]
+    argv[argv.index(f"{tmp_path}/out")] = str(output)
+    long_run = [*argv[:-4], "--max_train_steps", "100000", "--eval_split", "none"]  # killed long before its end
+    script = str(REPO_ROOT / "scripts" / "train.py")
+    first = subprocess.Popen([sys.executable, script, *long_run], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (output / "train_config.yaml").exists() and time.monotonic() < deadline:  # the first run owns it
+            time.sleep(0.2)
+        second = run_in_subprocess("train.py", *argv)
+        assert second.returncode == 1, second.stderr[-2000:]
+        assert second.stderr.strip().splitlines()[-1] == (
+            f"error: --output_dir {output} is in use by another training run: wait for it to end, or choose another "
+            "folder"
+        )
+    finally:
+        first.kill()
+        first.wait()
+    # The first run was killed: its lock went with it, and a new run may take the folder over.
+    replacing = run_in_subprocess("train.py", *argv, "--overwrite_output_dir")
+    assert replacing.returncode == 0, replacing.stderr[-2000:]
