@@ -46,18 +46,41 @@ def stack_tensors(images, image_ndim: int) -> torch.Tensor:
     return torch.stack(list(images))
 
 
-def image_batch(images) -> torch.Tensor:
-    """`(C, H, W)`, `(B, C, H, W)` or channels-last tensors (or a list) -> `(B, 3, H, W)` on their device, in their
-    dtype (checked by `check_pixel_dtype`)."""
+def expected_channels(image_mean, do_normalize: bool | None) -> int | None:
+    """The channels images must have: one per value of a per-channel `image_mean` (a grayscale image is repeated
+    to them), any number when the mean is one number or no normalization is done."""
+    if do_normalize is False or image_mean is None or np.ndim(image_mean) == 0:
+        return None
+    return len(image_mean)
+
+
+def check_one_size(sizes: list) -> None:
+    """Images batched into one tensor must share a size; otherwise a ValueError that says what to do."""
+    distinct = sorted({tuple(int(v) for v in size) for size in sizes})
+    if len(distinct) > 1:
+        shown = ", ".join(f"{h}x{w}" for h, w in distinct[:4])
+        raise ValueError(
+            f"Images of different sizes ({shown}) cannot be stacked into one tensor: pass do_resize=True (with a "
+            "size), or one image at a time"
+        )
+
+
+def image_batch(images, channels: int | None = 3) -> torch.Tensor:
+    """`(C, H, W)`, `(B, C, H, W)` or channels-last tensors (or a list) -> `(B, C, H, W)` on their device, in their
+    dtype (checked by `check_pixel_dtype`); grayscale is repeated to `channels` (see `expected_channels`)."""
     batch = stack_tensors(images, 3)
     if batch.ndim != 4:
         raise ValueError(f"Expected image tensors of shape (C, H, W) or (B, C, H, W), got {tuple(batch.shape)}")
-    if batch.shape[1] not in (1, 3) and batch.shape[-1] in (1, 3):
+    wanted = (1, channels) if channels is not None else None
+    if wanted is not None and batch.shape[1] not in wanted and batch.shape[-1] in wanted:
         batch = batch.permute(0, 3, 1, 2)
-    if batch.shape[1] not in (1, 3):
-        raise ValueError(f"Expected 1 or 3 channels, got image tensors of shape {tuple(batch.shape)}")
+    if wanted is not None and batch.shape[1] not in wanted:
+        raise ValueError(
+            f"Expected 1 or {channels} channels (one per value of image_mean), got image tensors of shape "
+            f"{tuple(batch.shape)}"
+        )
     check_pixel_dtype(batch.dtype)
-    return batch.expand(-1, 3, -1, -1)
+    return batch.expand(-1, channels, -1, -1) if channels is not None and batch.shape[1] == 1 else batch
 
 
 TORCH_UINT16 = getattr(torch, "uint16", None)
@@ -228,14 +251,21 @@ class DDRNetImageProcessor(PilBackend):
         images = self._prepare_image_like_inputs(
             images=images, do_convert_rgb=do_convert_rgb, input_data_format=input_data_format
         )
+        channels = expected_channels(kwargs.get("image_mean"), kwargs.get("do_normalize"))
         for index, image in enumerate(images):
             check_pixel_dtype(image.dtype)
-            if image.shape[0] == 1:
-                images[index] = np.repeat(image, 3, axis=0)
-            elif image.shape[0] != 3:
-                raise ValueError(f"Expected 1 or 3 channels, got an image of shape {image.shape} (channels first)")
+            if image.shape[0] == 1 and channels not in (None, 1):
+                images[index] = np.repeat(image, channels, axis=0)
+            elif channels is not None and image.shape[0] != channels:
+                raise ValueError(
+                    f"Expected images of {channels} channels (one per value of image_mean), got an image of shape "
+                    f"{image.shape} (channels first)"
+                )
         image_shapes = [image.shape[1:] for image in images]
-        data = {"pixel_values": self._preprocess(images, **kwargs)}
+        pixel_values = self._preprocess(images, **kwargs)
+        if return_tensors is not None:
+            check_one_size([image.shape[-2:] for image in pixel_values])
+        data = {"pixel_values": pixel_values}
         if segmentation_maps is not None:
             maps = [np.asarray(m)[None] for m in label_maps(segmentation_maps, image_shapes)]
             map_kwargs = {**kwargs, "do_normalize": False, "do_rescale": False, "resample": PILImageResampling.NEAREST}
@@ -277,7 +307,7 @@ class DDRNetImageProcessor(PilBackend):
                 image = self.rescale(image, factor)
             if do_normalize:
                 image = self.normalize(image, image_mean, image_std)
-            processed.append(image)
+            processed.append(image.astype(np.float32, copy=False))  # float64 inputs give the model's dtype too
         return processed
 
     def _preprocess_tensors(
@@ -295,7 +325,17 @@ class DDRNetImageProcessor(PilBackend):
         **kwargs,
     ) -> BatchFeature:
         """The same steps as the PIL path, with torch ops on the tensors' device; returns batched tensors there."""
-        batch = image_batch(images)
+        if isinstance(images, list | tuple) and len({tuple(image.shape) for image in images}) > 1:
+            if not do_resize:
+                check_one_size([image.shape[-2:] for image in images])
+            if segmentation_maps is not None:
+                raise ValueError("Label maps of images of different sizes: process each image with its map")
+            arguments = {"resample": resample, "do_resize": do_resize, "do_rescale": do_rescale, "size": size}
+            arguments.update(do_normalize=do_normalize, rescale_factor=rescale_factor)
+            arguments.update(image_mean=image_mean, image_std=image_std)
+            parts = [self._preprocess_tensors(image, None, **arguments)["pixel_values"] for image in images]
+            return BatchFeature(data={"pixel_values": torch.cat(parts)})
+        batch = image_batch(images, expected_channels(image_mean, do_normalize))
         factors = tensor_rescale_factors(batch, rescale_factor) if do_rescale else None
         pixel_values = batch.float()
         if do_resize:
@@ -345,6 +385,9 @@ class DDRNetImageProcessor(PilBackend):
             )
         if isinstance(target_sizes, torch.Tensor):
             target_sizes = target_sizes.tolist()
+        for size in target_sizes or []:
+            if len(size) != 2 or not all(isinstance(v, int | np.integer) and v > 0 for v in size):
+                raise ValueError(f"A target size is (height, width) of two positive integers, got {size}")
         results = []
         for index, image_logits in enumerate(logits):
             if target_sizes is not None:

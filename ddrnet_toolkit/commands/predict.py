@@ -12,6 +12,7 @@ Images go to <output_dir>/<format>/<folder>/<image stem>.png for each of --forma
   cityscapes  8-bit Cityscapes *label ids* (not train ids), named after the input image, as the official
               benchmark server expects for a test-set submission (refused for a model whose classes are not the
               19 Cityscapes classes)
+  labels      8-bit class indices of the model (train ids for a Cityscapes model), for other tools
 
 Videos are decoded with PyAV (FFmpeg) and predicted --batch_size frames at a time, never held whole in memory. A
 video <folder>/<stem>.mp4 (or .avi, .mov, .mkv) goes to <output_dir>/video/<format>/<folder>/ for each of
@@ -27,7 +28,8 @@ Videos are written as MP4, H.264 (MPEG-4 Part 2 where PyAV lacks libx264) in yuv
 more column or row, a copy of the edge. A video or folder of frames is complete or absent: it is written under a
 temporary name and renamed when done.
 
-16-bit grayscale PNGs are scaled to 8 bits. An input that cannot be read (a truncated image or video, a file that is
+16-bit grayscale PNGs are scaled to 8 bits. Images and videos larger than --max_pixels are refused as unreadable
+inputs are. An input that cannot be read (a truncated image or video, a file that is
 not an image or cannot be decoded as a video, an image too large to decode safely, a sequence frame of another size)
 stops the run with its name (--on_error stop, the default; outputs already written are kept), or with --on_error
 skip is left out (an unreadable frame leaves out its whole sequence): the others are predicted, every skipped input
@@ -53,7 +55,14 @@ from pathlib import Path
 from ..errors import UserInputError
 from ..files import check_folder_creatable, writable_folder
 from ..inference.inputs import PredictionInputs, find_inputs
-from ..inference.prediction import FORMATS, VIDEO_FORMATS, OutputWriter, check_cityscapes_classes, predict_inputs
+from ..inference.prediction import (
+    FORMATS,
+    MAX_PIXELS,
+    VIDEO_FORMATS,
+    OutputWriter,
+    check_cityscapes_classes,
+    predict_inputs,
+)
 from ..inference.segmentation import predict_classes
 from ..inference.visualization import model_palette
 from ..model_folder import load_trained_model
@@ -93,6 +102,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add_inference_arguments(parser)
     parser.add_argument("--alpha", type=float, default=0.5, help="Mask opacity in overlays.")
+    parser.add_argument(
+        "--max_pixels",
+        type=int,
+        default=MAX_PIXELS,
+        help=f"Refuse images and videos larger than this many pixels (default {MAX_PIXELS}, 4096x4096): their class "
+        "scores alone take 4 bytes a class and pixel.",
+    )
     args = parser.parse_args(argv)
     args.inference = inference_options(args, parser)
     if args.sequence_fps is not None and args.formats is not None:
@@ -100,6 +116,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.formats = args.formats or ["color", "overlay"]
     if args.batch_size < 1:
         parser.error("--batch_size must be at least 1")
+    if args.max_pixels < 1:
+        parser.error(f"--max_pixels must be at least 1, got {args.max_pixels}")
     if not (math.isfinite(args.alpha) and 0 <= args.alpha <= 1):
         parser.error(f"--alpha must be between 0 and 1, got {args.alpha}")
     args.device = device_from_arguments(args.device, parser)
@@ -127,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         args.batch_size,
         skip_unreadable=args.on_error == "skip",
         before_writing=lambda: [writable_folder(folder, "--output_dir") for folder in folders],
+        max_pixels=args.max_pixels,
     )
     if inputs.image_names:
         print(f"wrote {summary.images} prediction(s) per format to {output_dir}/{{{','.join(args.formats)}}}")

@@ -17,6 +17,16 @@ from ..model_folder import class_names
 from .space_app import APP_FILE, GRADIO_SDK_VERSION, REQUIREMENTS_FILE
 
 SAMPLE_IMAGE = "sample_prediction.png"
+# Characters of names and values that Markdown or HTML would read as markup, in a card's text and tables.
+_MARKUP = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "`": "\\`"}
+
+
+def text(value) -> str:
+    """A name or value from a model's files as plain text on one line of the card: markup characters escaped, line
+    breaks (which could end a table or open a front-matter fence) folded into spaces."""
+    folded = " ".join(str(value).split())
+    return "".join(_MARKUP.get(character, character) for character in folded)
+
 
 CITATION = """@article{hong2021deep,
   title={Deep Dual-resolution Networks for Real-time and Accurate Semantic Segmentation of Road Scenes},
@@ -101,7 +111,7 @@ def model_card(
         lines += [
             "## Evaluation",
             "",
-            f"{dataset_name}, split `{results.get('split', 'validation')}`: "
+            f"{text(dataset_name)}, split `{text(results.get('split', 'validation'))}`: "
             f"mean IoU **{percent(results.get('mean_iou'))}**, mean accuracy "
             f"{percent(results.get('mean_accuracy'))}, overall accuracy "
             f"{percent(results.get('overall_accuracy'))}.",
@@ -110,17 +120,17 @@ def model_card(
             "|---|---|",
         ]
         for name, value in results["per_category_iou"].items():
-            lines.append(f"| {name} | {percent(value)} |")
+            lines.append(f"| {text(name)} | {percent(value)} |")
         lines.append("")
     if training:
         lines += ["## Training hyperparameters", "", "| hyperparameter | value |", "|---|---|"]
-        lines += [f"| {key} | {value} |" for key, value in training.items() if value is not None]
+        lines += [f"| {text(key)} | {text(value)} |" for key, value in training.items() if value is not None]
         lines.append("")
     lines += [
         "## Intended use and limitations",
         "",
-        f"Semantic segmentation into the {config.num_labels} classes of {dataset_name}: "
-        f"{', '.join(class_names(config))}. The model knows only what its "
+        f"Semantic segmentation into the {config.num_labels} classes of {text(dataset_name)}: "
+        f"{', '.join(map(text, class_names(config)))}. The model knows only what its "
         "training data showed: other viewpoints, places, weather or sensors lower its accuracy, and a model trained "
         "on synthetic scenes is a demonstration, not a road-scene model. It is not a safety component: do not use "
         "it alone for decisions that affect people.",

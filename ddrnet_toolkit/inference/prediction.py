@@ -2,7 +2,8 @@
 frame batch by frame batch, each output written atomically, unreadable inputs stopped at or skipped.
 
 Image outputs go to `<output_dir>/<format>/<name>`: `color` (the mask in the dataset's colours), `overlay` (the
-image blended with it), `cityscapes` (8-bit Cityscapes label ids for the benchmark server). Video outputs go to
+image blended with it), `cityscapes` (8-bit Cityscapes label ids for the benchmark server), `labels` (8-bit class
+indices of the model, for other tools). Video outputs go to
 `<output_dir>/video/<format>/<name>`: `overlay` and `color` MP4s, and `labels` (a folder of 8-bit class-index
 frames).
 """
@@ -27,7 +28,10 @@ from .inputs import PredictionInputs
 from .video import ImageSequence, VideoReader, frame_writer, video_writer
 from .visualization import colorize, overlay
 
-FORMATS = ("color", "overlay", "cityscapes")
+FORMATS = ("color", "overlay", "cityscapes", "labels")
+# An image or video frame above this many pixels is refused unless the limit is raised: its class scores alone
+# take num_labels x 4 bytes a pixel (4096x4096 and 19 classes: 1.3 GB).
+MAX_PIXELS = 4096 * 4096
 VIDEO_FORMATS = ("overlay", "color", "labels")
 # `(B, H, W, 3)` uint8 images -> `(B, H, W)` uint8 class indices.
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -127,22 +131,34 @@ class UnreadableInputs:
             raise UserInputError(f"{len(failures)} of {total} input(s) cannot be read, nothing was predicted: {shown}")
 
 
+def check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise UserInputError(
+            f"{path}: {width}x{height} is {width * height / 1e6:.1f} megapixels, more than the limit of "
+            f"{max_pixels} ({max_pixels / 1e6:.1f} megapixels; --max_pixels raises it): scale it down first"
+        )
+
+
 def open_sources(
-    inputs: PredictionInputs, summary: PredictionSummary
+    inputs: PredictionInputs, summary: PredictionSummary, max_pixels: int = MAX_PIXELS
 ) -> tuple[dict[tuple[int, int], list[Path]], dict[Path, VideoReader | ImageSequence]]:
-    """Each image's size from its header (images are batched by size), and each video opened: an unreadable one
-    is recorded in `summary.skipped` before any work."""
+    """Each image's size from its header (images are batched by size), and each video opened: an unreadable one,
+    or one larger than `max_pixels`, is recorded in `summary.skipped` before any work."""
     by_size: dict[tuple[int, int], list[Path]] = defaultdict(list)
     for path in inputs.image_names:
         try:
-            by_size[image_size(path)].append(path)
+            size = image_size(path)
+            check_pixels(path, *size, max_pixels)
+            by_size[size].append(path)
         except UserInputError as error:
             summary.skipped[path] = str(error)
     sources: dict[Path, VideoReader | ImageSequence] = {}
     for path in inputs.video_names:
         try:
             sequence = inputs.sequences.get(path)
-            sources[path] = VideoReader(path) if sequence is None else ImageSequence(sequence, inputs.sequence_fps)
+            source = VideoReader(path) if sequence is None else ImageSequence(sequence, inputs.sequence_fps)
+            check_pixels(path, source.info.width, source.info.height, max_pixels)
+            sources[path] = source
         except UserInputError as error:
             summary.skipped[path] = str(error)
     return by_size, sources
@@ -155,12 +171,13 @@ def predict_inputs(
     batch_size: int,
     skip_unreadable: bool = False,
     before_writing: Callable[[], object] = lambda: None,
+    max_pixels: int = MAX_PIXELS,
 ) -> PredictionSummary:
     """Predict every input and write its outputs; `before_writing` runs once every input has been opened (to
-    create the output folders only then)."""
+    create the output folders only then). Inputs of more than `max_pixels` are refused as unreadable ones are."""
     summary = PredictionSummary()
     policy = UnreadableInputs(skip_unreadable, summary)
-    by_size, sources = open_sources(inputs, summary)
+    by_size, sources = open_sources(inputs, summary, max_pixels)
     policy.stop_before_predicting(inputs.count)
     before_writing()
 

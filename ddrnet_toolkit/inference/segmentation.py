@@ -39,10 +39,13 @@ def sliding_window_logits(
     """Logits at the input resolution, averaged over windows of `window` size placed every `stride` pixels.
 
     The input is zero-padded (bottom/right) to at least one window. `(B, C, H, W)` -> `(B, num_labels, H, W)`.
+    A stride larger than the window would leave pixels no window covers: it is refused.
     """
     height, width = pixel_values.shape[-2:]
     window_h, window_w = window
     stride_h, stride_w = stride
+    if stride_h > window_h or stride_w > window_w or min(stride) < 1:
+        raise ValueError(f"the stride {stride} must be positive and at most the window {window}")
     padded_h, padded_w = max(height, window_h), max(width, window_w)
     padded = F.pad(pixel_values, (0, padded_w - width, 0, padded_h - height))
     rows = list(range(0, max(padded_h - window_h, 0) + 1, stride_h))

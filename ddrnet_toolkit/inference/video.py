@@ -53,6 +53,13 @@ class VideoInfo:
     frames: int | None  # None when the container does not say
 
 
+def announced_frames(container: InputContainer, fps: Fraction) -> int | None:
+    """The frames a container's duration announces at `fps`, when it names no frame count (Matroska)."""
+    if not container.duration:
+        return None
+    return round(container.duration / 1_000_000 * fps)  # the duration is in microseconds (av.time_base)
+
+
 def undecodable(path: Path, reason: str) -> UserInputError:
     return UserInputError(f"{path}: cannot be decoded as a video ({reason})")
 
@@ -91,23 +98,27 @@ class VideoReader:
             first = next(container.decode(stream), None)
             if first is None:
                 raise undecodable(path, "it holds no decodable frame")
-            self.info = VideoInfo(
-                first.width,
-                first.height,
-                stream.average_rate or stream.guessed_rate or DEFAULT_FPS,
-                stream.frames or None,
-            )
+            fps = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
+            self.info = VideoInfo(first.width, first.height, fps, stream.frames or announced_frames(container, fps))
 
     def frames(self) -> Iterator[np.ndarray]:
         """`(H, W, 3)` uint8 RGB frames in display order, each scaled to the first frame's size (a stream may change
-        size midway)."""
+        size midway). A stream that ends well before the frames its container announces is refused: a truncated
+        file whose container (Matroska, say) keeps playing what is left."""
+        decoded = 0
         with decoding(self.path) as (container, stream):
             for packet in container.demux(stream):
                 # A packet cut short by the end of the file: FFmpeg's decoders may conceal it rather than fail.
                 if packet.is_corrupt:
                     raise undecodable(self.path, f"the packet at byte {packet.pos} is cut short: truncated file?")
                 for frame in packet.decode():
+                    decoded += 1
                     yield frame.to_ndarray(format="rgb24", width=self.info.width, height=self.info.height)
+        expected = self.info.frames
+        if expected is not None and decoded < expected - max(2, expected // 100):
+            raise undecodable(
+                self.path, f"it ends after {decoded} of the {expected} frames its container announces: truncated?"
+            )
 
     def batches(self, size: int) -> Iterator[np.ndarray]:
         """`(B, H, W, 3)` uint8 RGB frames, `B <= size`, decoded as they are needed."""

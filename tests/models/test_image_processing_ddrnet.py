@@ -176,3 +176,37 @@ def test_align_corners_is_saved_with_the_processor(tmp_path):
     DDRNetImageProcessor(align_corners=True).save_pretrained(tmp_path)
     assert DDRNetImageProcessor.from_pretrained(tmp_path).align_corners is True
     assert DDRNetImageProcessor().align_corners is False
+
+
+def test_float64_arrays_give_float32_pixel_values():
+    image = np.random.default_rng(0).random((32, 48, 3))  # an "HxWx3 array" of floats in [0, 1]
+    pixel_values = DDRNetImageProcessor()(image, return_tensors="pt")["pixel_values"]
+    assert pixel_values.dtype == torch.float32
+    expected = DDRNetImageProcessor()((image * 255).round().astype(np.uint8), return_tensors="pt")["pixel_values"]
+    torch.testing.assert_close(pixel_values, expected, atol=0.01, rtol=0)
+
+
+def test_images_of_different_sizes_batch_when_resized_on_both_paths():
+    """transformers' image-processor tests call a processor on a list of images of different sizes, as PIL images,
+    arrays and tensors: with a size to resize to, they form one batch."""
+    processor = DDRNetImageProcessor(do_resize=True, size={"height": 24, "width": 40})
+    images = [np.random.default_rng(i).integers(0, 256, (h, w, 3), dtype=np.uint8) for i, (h, w) in enumerate(
+        [(30, 50), (48, 20), (24, 40)]
+    )]  # fmt: skip
+    tensors = [torch.from_numpy(image).permute(2, 0, 1) for image in images]
+    from_arrays = processor(images, return_tensors="pt")["pixel_values"]
+    from_tensors = processor(tensors, return_tensors="pt")["pixel_values"]
+    assert from_arrays.shape == from_tensors.shape == (3, 3, 24, 40)
+    torch.testing.assert_close(from_tensors[2], from_arrays[2], atol=1e-5, rtol=0)  # no resizing: the same values
+
+
+def test_images_of_four_channels_with_their_own_statistics():
+    """Any number of channels when the mean and standard deviation are single numbers (or one per channel)."""
+    processor = DDRNetImageProcessor(do_resize=True, size={"height": 16, "width": 16})
+    images = [np.random.default_rng(i).integers(0, 256, (20 + i, 18, 4), dtype=np.uint8) for i in range(2)]
+    arguments = {"return_tensors": "pt", "input_data_format": "channels_last", "image_mean": 0.0, "image_std": 1.0}
+    assert processor(images, **arguments)["pixel_values"].shape == (2, 4, 16, 16)
+    per_channel = {**arguments, "image_mean": [0.5] * 4, "image_std": [0.25] * 4}
+    assert processor(images[0], **per_channel)["pixel_values"].shape == (1, 4, 16, 16)
+    with pytest.raises(ValueError, match="Expected images of 3 channels"):
+        DDRNetImageProcessor()(images[0], return_tensors="pt", input_data_format="channels_last")

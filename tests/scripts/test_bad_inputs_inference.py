@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from conftest import load_script, run_script, tiny_config
 from PIL import Image
 
 from dataset_builders.cityscapes.labels import CLASS_NAMES
+from ddrnet_toolkit.inference.segmentation import sliding_window_logits
 from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
 
 # --------------------------------------------------------------------------------------------------------------
@@ -280,6 +282,60 @@ def output_folder(env: Env) -> None:
     (env.tmp / "model.onnx" / "keep.txt").write_text("mine\n")
 
 
+def model_copy(env: Env) -> None:
+    shutil.copytree(env.model, env.tmp / "model")
+
+
+def model_version(env: Env) -> None:
+    """A training run's output folder whose best_model links to a version, as a run leaves it."""
+    version = env.tmp / "run" / ".model_versions" / "best_model-x1y2z3"
+    shutil.copytree(env.model, version)
+    (env.tmp / "run" / "best_model").symlink_to(Path(".model_versions") / version.name)
+
+
+def huge_flat_png(env: Env) -> None:
+    """10000x10000 pixels in a file of a few hundred kilobytes."""
+    path = env.tmp / "in" / "huge.png"
+    path.parent.mkdir(parents=True)
+    Image.new("L", (10_000, 10_000), 128).save(path)
+
+
+def truncated_matroska(env: Env) -> None:
+    import av
+
+    path = env.tmp / "in" / "drive.mkv"
+    path.parent.mkdir(parents=True)
+    with av.open(str(path), "w", format="matroska") as container:
+        stream = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(60):
+            frame = np.zeros((48, 64, 3), np.uint8)
+            frame[:, index] = 255
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * 0.6)])  # Matroska plays what is left
+
+
+def stale_temporaries(env: Env) -> None:
+    """What an export killed with SIGKILL leaves beside its output: a hidden temporary of a process that is gone."""
+    (env.tmp / ".model.onnx.999999-abcdefgh.tmp").write_bytes(b"\0" * 1000)
+
+
+def check_stale_temporaries_removed(env: Env, result) -> None:
+    assert sorted(p.name for p in env.tmp.iterdir()) == ["model.onnx"]
+
+
+LONG_NAME = "m" * 249 + ".onnx"  # 254 bytes: a valid name, longer than any temporary built from it could be
+
+
+def check_nothing_written(env: Env, result) -> None:
+    assert not [path for path in (env.tmp / "out").rglob("*") if path.is_file()]
+
+
+def check_long_name_written(env: Env, result) -> None:
+    assert sorted(p.name for p in env.tmp.iterdir()) == [LONG_NAME]
+
+
 CONVERT = ["convert_original_checkpoint.py", "--variant", "ddrnet-23-slim", "--output_dir", "{tmp}/converted"]
 
 
@@ -491,6 +547,55 @@ SCRIPT_CASES = [
         1,
         r"model/preprocessor_config\.json: invalid JSON",
     ),
+    # Round 2: no writer writes over a model's files; temporaries of killed writers go; long names work.
+    Case(
+        "export-onto-the-models-own-weights",
+        model_copy,
+        [*EXPORT[:2], "{tmp}/model", "--output", "{tmp}/model/model.safetensors"],
+        1,
+        r"--output .*model/model\.safetensors would replace model\.safetensors of the model in .*model",
+    ),
+    Case(
+        "export-into-a-runs-model-version",
+        model_version,
+        [*EXPORT[:2], "{tmp}/run/best_model", "--output", "{tmp}/run/best_model/model.onnx"],
+        1,
+        r"lies in .*best_model-x1y2z3, a model version that its training run replaces",
+    ),
+    Case(
+        "export-removes-a-killed-exports-temporaries",
+        stale_temporaries,
+        [*EXPORT, "--output", "{tmp}/model.onnx"],
+        0,
+        r"^",  # success: the check looks at the folder
+        writes=("model.onnx", ".model.onnx.999999-abcdefgh.tmp"),
+        check=check_stale_temporaries_removed,
+    ),
+    Case(
+        "export-to-a-254-byte-file-name",
+        nothing,
+        [*EXPORT, "--output", "{tmp}/" + LONG_NAME],
+        0,
+        r"^",  # success: the check looks at the folder
+        writes=(LONG_NAME,),
+        check=check_long_name_written,
+    ),
+    Case(
+        "predict-image-above-the-pixel-limit",
+        huge_flat_png,
+        [*PREDICT, "--inputs", "{tmp}/in"],
+        1,
+        r"huge\.png: 10000x10000 is 100\.0 megapixels, more than the limit of 16777216 .*--max_pixels raises it",
+    ),
+    Case(
+        "predict-truncated-matroska",
+        truncated_matroska,
+        [*PREDICT, "--inputs", "{tmp}/in"],
+        1,
+        r"drive\.mkv: cannot be decoded as a video \(it ends after \d+ of the 60 frames its container announces",
+        writes=("out",),
+        check=check_nothing_written,
+    ),
     # export_onnx.py
     Case(
         "export-output-is-a-folder",
@@ -670,6 +775,48 @@ def missing_model(tmp: Path) -> Callable:
 
 
 API_CASES = [
+    (
+        "processor-images-of-different-sizes-without-resizing",
+        lambda tmp, model: processor_call([Image.new("RGB", (40, 30)), Image.new("RGB", (50, 20))]),
+        ValueError,
+        r"Images of different sizes \(20x50, 30x40\) cannot be stacked into one tensor: pass do_resize=True",
+    ),
+    (
+        "processor-tensors-of-different-sizes-without-resizing",
+        lambda tmp, model: processor_call([torch.zeros(3, 30, 40, dtype=torch.uint8), torch.zeros(3, 20, 50)]),
+        ValueError,
+        r"Images of different sizes .* cannot be stacked",
+    ),
+    (
+        "processor-target-size-zero",
+        lambda tmp, model: (
+            lambda: DDRNetImageProcessor().post_process_semantic_segmentation(
+                SimpleNamespace(logits=torch.zeros(1, 19, 4, 4)), target_sizes=[(0, 5)]
+            )
+        ),
+        ValueError,
+        r"A target size is \(height, width\) of two positive integers, got \(0, 5\)",
+    ),
+    (
+        "processor-target-size-negative-tensor",
+        lambda tmp, model: (
+            lambda: DDRNetImageProcessor().post_process_semantic_segmentation(
+                SimpleNamespace(logits=torch.zeros(1, 19, 4, 4)), target_sizes=torch.tensor([[-3, 5]])
+            )
+        ),
+        ValueError,
+        r"got \[-3, 5\]",
+    ),
+    (
+        "sliding-window-stride-larger-than-window",
+        lambda tmp, model: (
+            lambda: sliding_window_logits(
+                lambda pixels: pixels[:, :2], torch.zeros(1, 3, 16, 16), window=(8, 8), stride=(12, 12)
+            )
+        ),
+        ValueError,
+        r"the stride \(12, 12\) must be positive and at most the window \(8, 8\)",
+    ),
     (
         "processor-int64-pixels-refused",
         lambda tmp, model: processor_call(photo(np.int64)),

@@ -269,3 +269,16 @@ def test_predict_reports_missing_inputs(tiny_model_dir, tmp_path):
         str(tmp_path / "nothing*.png"),
     )
     assert result.returncode == 1 and "nothing*.png" in result.stderr
+
+
+def test_predict_writes_raw_class_indices_for_other_tools(synthetic_root, tiny_model_dir, tmp_path):
+    image = sorted((synthetic_root / "leftImg8bit" / "val").glob("*/*.png"))[0]
+    arguments = ["--model_name_or_path", str(tiny_model_dir), "--inputs", str(image), "--output_dir", str(tmp_path)]
+    result = run_script("predict.py", *arguments, "--formats", "labels", "color")
+    assert result.returncode == 0, result.stderr[-2000:]
+    labels = Image.open(next((tmp_path / "labels").rglob("*.png")))
+    color = np.asarray(Image.open(next((tmp_path / "color").rglob("*.png"))))
+    assert labels.mode == "L" and labels.size == Image.open(image).size
+    classes = np.asarray(labels)
+    assert classes.max() < 19
+    np.testing.assert_array_equal(color, PALETTE[classes])  # the same prediction, as indices and as colours

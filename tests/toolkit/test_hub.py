@@ -212,6 +212,35 @@ def test_segment_shows_the_models_prediction_at_the_images_size(app, pushed):
     assert wide_overlay.shape == wide_mask.shape == wide.shape and wide_table
 
 
+def test_app_reads_16_bit_uploads_by_their_bit_depth_and_bounds_the_work(app, tmp_path):
+    """A 16-bit grayscale upload is mid-grey, as predict.py reads it, not clipped to white; an image segmented
+    smaller than it is gets its class ids scaled up, and one too large for the demo is refused with the limit."""
+    gray16 = tmp_path / "gray16.png"
+    Image.fromarray(np.full((30, 40), 32768, dtype=np.uint16)).save(gray16)
+    with Image.open(gray16) as image:
+        assert image.mode.startswith("I")
+        np.testing.assert_array_equal(app.as_rgb(image), np.full((30, 40, 3), 128, np.uint8))
+        np.testing.assert_array_equal(app.as_rgb(np.asarray(image)), np.full((30, 40, 3), 128, np.uint8))
+    tall = np.zeros((app.MAX_INFERENCE_SIDE + 40, 16, 3), np.uint8)
+    assert app.predict_class_ids(tall).shape == (app.MAX_INFERENCE_SIDE + 40, 16)
+    with pytest.raises(app.gr.Error, match=r"41 megapixels; this demo segments images of at most 40"):
+        app.segment(Image.new("RGB", (6_400, 6_400)), 0.5)
+
+
+def test_class_names_enter_the_card_as_text(tiny_model_dir, tmp_path):
+    """Names from a model's own files are escaped: no HTML, no table cell split, no line break."""
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    names = {str(i): f"class {i}" for i in range(19)}
+    names["3"] = "<script>alert(1)</script> | x"
+    (folder / "config.json").write_text(json.dumps({**config, "id2label": names, "label2id": None}))
+    repo, _ = publish(folder, tmp_path / "hub", "org/escaped")
+    card = (repo / "README.md").read_text()
+    assert "<script>" not in card and "&lt;script&gt;alert(1)&lt;/script&gt; \\| x" in card
+    assert ModelCard.load(repo / "README.md").data.to_dict()["pipeline_tag"] == "image-segmentation"
+
+
 def test_app_colours_and_examples(app, pushed, tmp_path):
     names = ["background", "lane", "kerb"]
     # Without labels.json and with other classes than Cityscapes': the training project's default colours.

@@ -43,6 +43,10 @@ DEFAULT_OPACITY = 0.5
 # Larger images are segmented at this size (longest side) and the result is scaled back: a phone photo at full
 # size would take a CPU many seconds and gigabytes; road scenes at 2048x1024 (Cityscapes) run as they are.
 MAX_INFERENCE_SIDE = 2048
+# Uploads above this many pixels are refused: their masks and blends alone would take gigabytes.
+MAX_UPLOAD_PIXELS = 40_000_000
+# PIL modes of 16-bit (and 32-bit integer) grayscale images, which `convert("RGB")` would clip.
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 TABLE_HEADERS = ["class", "pixel share (%)"]
 IMAGE_HEIGHT = 320  # pixels on the page; pictures are scaled to fit, the files keep their size
 
@@ -126,18 +130,23 @@ def segmenter() -> Segmenter:
 
 
 def as_rgb(image: np.ndarray | Image.Image) -> np.ndarray:
-    """`(H, W, 3)` uint8 from what Gradio or a caller passes: an RGB, RGBA or grayscale array or PIL image."""
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
-    array = np.asarray(image)
+    """`(H, W, 3)` uint8 from what Gradio or a caller passes: an RGB, RGBA or grayscale array or PIL image. 16-bit
+    grayscale (PNG mode I;16, or integer values above 255) is scaled by 255/65535, not clipped to white."""
+    array = np.asarray(
+        image.convert("RGB") if isinstance(image, Image.Image) and image.mode not in WIDE_MODES else image
+    )
     if array.ndim == 2:
-        array = np.repeat(array[..., None], 3, axis=-1)
+        array = array[..., None]
     if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
         raise gr.Error(f"Expected an image, got an array of shape {array.shape}")
     if array.shape[-1] == 1:
         array = np.repeat(array, 3, axis=-1)
-    if array.dtype != np.uint8:  # Gradio passes uint8; others are taken as 0..255 values
-        array = np.clip(np.rint(array.astype(np.float64)), 0, 255).astype(np.uint8)
+    if array.dtype != np.uint8:
+        values = array.astype(np.float64)
+        sixteen_bit = array.dtype == np.uint16 or (np.issubdtype(array.dtype, np.integer) and values.max() > 255)
+        if sixteen_bit:
+            values = values * (255.0 / 65535.0)
+        array = np.clip(np.rint(values), 0, 255).astype(np.uint8)
     return np.ascontiguousarray(array[..., :3])
 
 
@@ -165,9 +174,13 @@ def predict_class_ids(rgb: np.ndarray) -> np.ndarray:
     inputs = loaded.processor(images=picture, return_tensors="pt")
     with torch.inference_mode():
         outputs = loaded.model(pixel_values=inputs["pixel_values"].to(loaded.device))
-    # Logits come out at 1/8 of the input; the processor scales them to the original size before the argmax.
-    segmentation = loaded.processor.post_process_semantic_segmentation(outputs, target_sizes=[(height, width)])[0]
-    class_ids = segmentation.cpu().numpy().astype(np.int64)
+    # Logits come out at 1/8 of the input; the processor scales them to the input's size before the argmax. An image
+    # segmented smaller gets its class ids scaled up (nearest), never its scores.
+    size = (picture.height, picture.width)
+    segmentation = loaded.processor.post_process_semantic_segmentation(outputs, target_sizes=[size])[0]
+    class_ids = segmentation.cpu().numpy().astype(np.uint8 if len(loaded.names) <= 256 else np.int32)
+    if size != (height, width):
+        class_ids = np.asarray(Image.fromarray(class_ids).resize((width, height), Image.Resampling.NEAREST))
     with _prediction_lock:
         _last_prediction = (key, class_ids)
     return class_ids
@@ -188,6 +201,12 @@ def segment(
     image, both pictures at the image's size; nothing for no image (the input was cleared)."""
     if image is None:
         return None, None, []
+    height, width = (image.height, image.width) if isinstance(image, Image.Image) else np.shape(image)[:2]
+    if height * width > MAX_UPLOAD_PIXELS:
+        raise gr.Error(
+            f"The image has {height * width / 1e6:.0f} megapixels; this demo segments images of at most "
+            f"{MAX_UPLOAD_PIXELS / 1e6:.0f} (scale it down first)"
+        )
     rgb = as_rgb(image)
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise gr.Error("The image is empty")
@@ -195,7 +214,7 @@ def segment(
     class_ids = predict_class_ids(rgb)
     mask = loaded.colors[class_ids]
     alpha = min(max(float(opacity), 0.0), 1.0)
-    overlay = (rgb * (1 - alpha) + mask * alpha).round().astype(np.uint8)
+    overlay = (rgb * np.float32(1 - alpha) + mask * np.float32(alpha)).round().astype(np.uint8)
     return overlay, mask, class_shares(class_ids, loaded.names)
 
 
