@@ -26,6 +26,9 @@ CITYSCAPES_CLASS_WEIGHTS = (
 
 NAMED_CLASS_WEIGHTS = {"cityscapes": CITYSCAPES_CLASS_WEIGHTS}
 
+# The losses `DDRNetForSemanticSegmentation` trains with (`loss_ddrnet.segmentation_loss`).
+LOSS_TYPES = ("ohem", "cross_entropy", "dice_ce_edge")
+
 # The published variants differ only in widths and depths (Hong et al. 2021, Table 1 and the official code).
 VARIANTS: dict[str, dict[str, Any]] = {
     "ddrnet-23-slim": {
@@ -112,12 +115,16 @@ class DDRNetConfig(PreTrainedConfig):
             Whether to build the auxiliary head on the detail branch; it runs in training mode only.
         auxiliary_loss_weight (`float`, *optional*, defaults to 0.4):
             Weight of the auxiliary loss in the total loss.
-        use_ohem (`bool`, *optional*, defaults to `True`):
-            Online hard example mining: average the loss over the hardest pixels only.
+        loss_type (`str`, *optional*, defaults to `"ohem"`):
+            The training loss of each head: `"ohem"` (cross entropy over the hardest pixels only, the paper's),
+            `"cross_entropy"` (over every pixel), or `"dice_ce_edge"` (cross entropy, cross entropy on label
+            boundaries and Dice, super-gradients' recipe). Older configs' `use_ohem` switch maps onto the first two.
         ohem_threshold (`float`, *optional*, defaults to 0.9):
-            Pixels whose probability of the true class is below this value are kept.
+            Pixels whose probability of the true class is below this value are kept (`"ohem"`).
         ohem_min_kept (`int`, *optional*, defaults to 131072):
-            At least this many pixels per batch are kept.
+            At least this many pixels per batch are kept (`"ohem"`).
+        edge_kernel_size (`int`, *optional*, defaults to 5):
+            Side of the square within which another label makes a pixel a boundary pixel (`"dice_ce_edge"`; odd).
         class_weights (`list[float]` or `str`, *optional*):
             Cross-entropy weight of each class, or the name of a known set (`"cityscapes"`).
         semantic_loss_ignore_index (`int`, *optional*, defaults to 255):
@@ -142,9 +149,11 @@ class DDRNetConfig(PreTrainedConfig):
     >>> model.config.num_labels, model.config.base_channels
     (19, 32)
 
-    >>> # the same network for five classes of your own, without OHEM
+    >>> # the same network for five classes of your own, trained with plain cross entropy
     >>> configuration = DDRNetConfig.from_variant(
-    ...     "ddrnet-23-slim", id2label={0: "road", 1: "car", 2: "person", 3: "sky", 4: "other"}, use_ohem=False
+    ...     "ddrnet-23-slim",
+    ...     id2label={0: "road", 1: "car", 2: "person", 3: "sky", 4: "other"},
+    ...     loss_type="cross_entropy",
     ... )
     >>> configuration.num_labels
     5
@@ -164,9 +173,10 @@ class DDRNetConfig(PreTrainedConfig):
         head_channels: int = 64,
         use_auxiliary_head: bool = True,
         auxiliary_loss_weight: float = 0.4,
-        use_ohem: bool = True,
+        loss_type: str = "ohem",
         ohem_threshold: float = 0.9,
         ohem_min_kept: int = 131072,
+        edge_kernel_size: int = 5,
         class_weights: list[float] | str | None = None,
         semantic_loss_ignore_index: int = 255,
         align_corners: bool = False,
@@ -196,6 +206,11 @@ class DDRNetConfig(PreTrainedConfig):
                     f"DDRNetConfig: invalid {key}={dtype!r}; expected the name of a torch dtype (float32, float16, "
                     "bfloat16) or null."
                 )
+        use_ohem = kwargs.pop("use_ohem", None)
+        if use_ohem is not None:
+            if not isinstance(use_ohem, bool):
+                raise DDRNetConfigError(f"DDRNetConfig: invalid use_ohem={use_ohem!r}; expected true or false.")
+            loss_type = "ohem" if use_ohem else "cross_entropy"
         super().__init__(**kwargs)
         self.base_channels = base_channels
         self.stem_depths = as_list("stem_depths", stem_depths, [2, 2])
@@ -206,9 +221,10 @@ class DDRNetConfig(PreTrainedConfig):
         self.head_channels = head_channels
         self.use_auxiliary_head = use_auxiliary_head
         self.auxiliary_loss_weight = auxiliary_loss_weight
-        self.use_ohem = use_ohem
+        self.loss_type = loss_type
         self.ohem_threshold = ohem_threshold
         self.ohem_min_kept = ohem_min_kept
+        self.edge_kernel_size = edge_kernel_size
         if isinstance(class_weights, str) and class_weights not in NAMED_CLASS_WEIGHTS:
             raise DDRNetConfigError(
                 f"DDRNetConfig: unknown class_weights={class_weights!r}; expected a list of floats or one of "
@@ -241,7 +257,7 @@ class DDRNetConfig(PreTrainedConfig):
         for name in ("batch_norm_eps", "batch_norm_momentum", "auxiliary_loss_weight", "ohem_threshold"):
             if not is_number(getattr(self, name)):
                 fail(name, getattr(self, name), "a finite number")
-        for name in ("use_auxiliary_head", "use_ohem", "align_corners"):
+        for name in ("use_auxiliary_head", "align_corners"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, getattr(self, name), "true or false")
         if not is_integer(self.semantic_loss_ignore_index):
@@ -267,6 +283,14 @@ class DDRNetConfig(PreTrainedConfig):
             depths = getattr(self, name)
             if len(depths) != num_stages:
                 fail(name, depths, f"{num_stages} positive integers, one per bilateral stage")
+        if self.loss_type not in LOSS_TYPES:
+            fail("loss_type", self.loss_type, f"one of {', '.join(LOSS_TYPES)}")
+        if (
+            not is_integer(self.edge_kernel_size)
+            or self.edge_kernel_size % 2 == 0
+            or not 3 <= self.edge_kernel_size <= 63
+        ):
+            fail("edge_kernel_size", self.edge_kernel_size, "an odd integer in 3..63")
         if not 0.0 <= self.ohem_threshold <= 1.0:
             fail("ohem_threshold", self.ohem_threshold, "a probability in [0, 1]")
         if self.auxiliary_loss_weight < 0:

@@ -12,7 +12,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_ddrnet import DDRNetConfig
-from .loss_ddrnet import OhemCrossEntropyLoss, WeightedCrossEntropyLoss
+from .loss_ddrnet import segmentation_loss
 
 
 @dataclass
@@ -388,13 +388,7 @@ class DDRNetForSemanticSegmentation(DDRNetPreTrainedModel):
         self.ddrnet = DDRNetModel(config)
         self.decode_head = DDRNetSegmentationHead(config, 4 * config.base_channels)
         self.aux_head = DDRNetSegmentationHead(config, 2 * config.base_channels) if config.use_auxiliary_head else None
-        class_weights = config.class_weights
-        if config.use_ohem:
-            self.loss_fct = OhemCrossEntropyLoss(
-                config.ohem_threshold, config.ohem_min_kept, config.semantic_loss_ignore_index, class_weights
-            )
-        else:
-            self.loss_fct = WeightedCrossEntropyLoss(config.semantic_loss_ignore_index, class_weights)
+        self.loss_fct = segmentation_loss(config)
         self.post_init()
 
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -419,7 +413,7 @@ class DDRNetForSemanticSegmentation(DDRNetPreTrainedModel):
             labels (`torch.LongTensor` of shape `(batch_size, label_height, label_width)`, *optional*):
                 Class ids in `[0, config.num_labels)`, `config.semantic_loss_ignore_index` for pixels to skip,
                 usually at the input resolution. The logits are bilinearly upsampled to the labels' size and the
-                loss (OHEM or plain cross entropy, with the config's class weights) is computed there; in training
+                loss (`config.loss_type`, with the config's class weights) is computed there; in training
                 mode the auxiliary head's loss is added with `config.auxiliary_loss_weight`.
             output_hidden_states (`bool`, *optional*):
                 Also return the backbone's features of every stage.

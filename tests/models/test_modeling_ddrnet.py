@@ -24,7 +24,12 @@ from modeling_ddrnet import (
     modeling_ddrnet,
 )
 from modeling_ddrnet.convert_original import convert_state_dict
-from modeling_ddrnet.loss_ddrnet import OhemCrossEntropyLoss
+from modeling_ddrnet.loss_ddrnet import (
+    DiceCrossEntropyEdgeLoss,
+    OhemCrossEntropyLoss,
+    WeightedCrossEntropyLoss,
+    label_boundaries,
+)
 
 # Parameter counts of the original networks (millions), with and without the auxiliary head.
 ORIGINAL_PARAMETERS = {
@@ -132,6 +137,117 @@ def test_ohem_with_every_pixel_ignored_is_zero():
     loss = OhemCrossEntropyLoss(0.9, 100)(logits, torch.full((1, 8, 8), 255))
     assert loss.item() == 0.0
     loss.backward()
+
+
+def reference_boundaries(labels, kernel_size):
+    """Pixel by pixel: another value within the square around the pixel, the labels extended by replication."""
+    batch, height, width = labels.shape
+    radius = kernel_size // 2
+    boundary = torch.zeros(batch, height, width, dtype=torch.bool)
+    for b in range(batch):
+        for y in range(height):
+            for x in range(width):
+                rows = slice(max(0, y - radius), y + radius + 1)
+                cols = slice(max(0, x - radius), x + radius + 1)
+                boundary[b, y, x] = bool((labels[b, rows, cols] != labels[b, y, x]).any())
+    return boundary
+
+
+def reference_dice_ce_edge(logits, labels, kernel_size, weight, ignore_index=255):
+    """0.5 * CE + 0.5 * CE on boundary pixels + Dice, each written out from its formula in float64."""
+    logits = logits.detach().double()
+    num_labels = logits.shape[1]
+    weight = torch.ones(num_labels, dtype=torch.float64) if weight is None else weight.double()
+    log_p = logits.log_softmax(dim=1)
+    valid = labels != ignore_index
+    boundary = reference_boundaries(labels, kernel_size) & valid
+    sums = {"all": [0.0, 0.0], "edge": [0.0, 0.0]}
+    intersection, predicted, present = torch.zeros(num_labels), torch.zeros(num_labels), torch.zeros(num_labels)
+    for b, y, x in valid.nonzero().tolist():
+        c = int(labels[b, y, x])
+        term, w = -float(log_p[b, c, y, x]) * float(weight[c]), float(weight[c])
+        for key, counts in (("all", True), ("edge", bool(boundary[b, y, x]))):
+            if counts:
+                sums[key][0] += term
+                sums[key][1] += w
+        p = log_p[b, :, y, x].exp()
+        predicted += p
+        intersection[c] += p[c]
+        present[c] += 1
+    dice = (1 - (2 * intersection + 1) / (predicted + present + 1)).mean()
+    return 0.5 * sums["all"][0] / sums["all"][1] + 0.5 * sums["edge"][0] / sums["edge"][1] + float(dice)
+
+
+@pytest.mark.parametrize("kernel_size", [3, 5])
+def test_label_boundaries_match_the_pixel_by_pixel_definition(kernel_size):
+    torch.manual_seed(kernel_size)
+    labels = torch.randint(0, 3, (2, 9, 11))
+    labels[0, 3:6, 2:8] = 255
+    assert torch.equal(label_boundaries(labels, kernel_size), reference_boundaries(labels, kernel_size))
+    assert not label_boundaries(torch.full((1, 6, 6), 4), kernel_size).any()  # one value: no boundary, border none
+
+
+@pytest.mark.parametrize("with_weights", [False, True])
+def test_dice_ce_edge_loss_matches_its_formula(with_weights):
+    torch.manual_seed(7)
+    logits = torch.randn(2, 5, 12, 10) * 2
+    labels = torch.randint(0, 4, (2, 12, 10))  # class 4 absent: its Dice term still counts
+    labels[1, :4] = 255
+    weight = torch.rand(5) + 0.5 if with_weights else None
+    loss = DiceCrossEntropyEdgeLoss(255, None if weight is None else weight.tolist(), 3)(logits, labels)
+    assert loss.item() == pytest.approx(reference_dice_ce_edge(logits, labels, 3, weight), rel=1e-5)
+
+
+def test_dice_ce_edge_loss_ignores_ignored_pixels_and_survives_all_ignored():
+    torch.manual_seed(0)
+    logits = torch.randn(1, 3, 8, 8, requires_grad=True)
+    labels = torch.randint(0, 3, (1, 8, 8))
+    labels[0, :, :3] = 255
+    changed = logits.detach().clone()
+    changed[..., :3] = torch.randn(1, 3, 8, 3) * 10
+    loss = DiceCrossEntropyEdgeLoss(edge_kernel_size=3)
+    assert loss(logits, labels).item() == pytest.approx(loss(changed, labels).item(), rel=1e-6)
+    everything_ignored = loss(logits, torch.full((1, 8, 8), 255))
+    assert torch.isfinite(everything_ignored)
+    everything_ignored.backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+@pytest.mark.parametrize(
+    "loss_type,expected_class",
+    [
+        ("ohem", OhemCrossEntropyLoss),
+        ("cross_entropy", WeightedCrossEntropyLoss),
+        ("dice_ce_edge", DiceCrossEntropyEdgeLoss),
+    ],
+)
+def test_loss_type_picks_the_loss_and_the_model_adds_the_auxiliary_term(loss_type, expected_class):
+    model = DDRNetForSemanticSegmentation(tiny_config(loss_type=loss_type, edge_kernel_size=3))
+    assert isinstance(model.loss_fct, expected_class)
+    torch.manual_seed(3)
+    pixel_values, labels = torch.randn(2, 3, 32, 32), torch.randint(0, 19, (2, 32, 32))
+    model.eval()
+    for module in model.modules():
+        module.training = module is model
+    outputs = model(pixel_values, labels=labels)
+    if loss_type == "dice_ce_edge":
+        upsample = lambda x: F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)  # noqa: E731
+        main = reference_dice_ce_edge(upsample(outputs.logits), labels, 3, None)
+        aux = reference_dice_ce_edge(upsample(outputs.auxiliary_logits), labels, 3, None)
+        assert outputs.loss.item() == pytest.approx(main + 0.4 * aux, rel=1e-5)
+
+
+def test_older_configs_use_ohem_switch_maps_onto_loss_type():
+    assert DDRNetConfig(use_ohem=False).loss_type == "cross_entropy"
+    assert DDRNetConfig(use_ohem=True).loss_type == "ohem"
+    assert "use_ohem" not in DDRNetConfig(use_ohem=False).to_dict()
+    for bad, message in (
+        ({"loss_type": "focal"}, "loss_type='focal'; expected one of ohem, cross_entropy, dice_ce_edge"),
+        ({"edge_kernel_size": 4}, "edge_kernel_size=4; expected an odd integer in 3..63"),
+        ({"use_ohem": "yes"}, "use_ohem='yes'; expected true or false"),
+    ):
+        with pytest.raises(DDRNetConfigError, match=re.escape(message)):
+            DDRNetConfig(**bad)
 
 
 def test_loaded_model_computes_the_loss_with_its_class_weights(tmp_path):
