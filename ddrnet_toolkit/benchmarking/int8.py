@@ -10,7 +10,8 @@ import torch
 from modeling_ddrnet import DDRNetForSemanticSegmentation
 
 from ..export.int8 import Agreement, compare_predictions, quantize_int8, split_samples
-from ..export.onnx import OnnxRuntimeLogits, export_onnx
+from ..export.onnx import export_onnx
+from ..inference.engines import OnnxRuntimeEngine
 from .models import inference_step, onnxruntime_step, variant_name
 from .timing import Measurement, best_times
 
@@ -42,7 +43,8 @@ def measure_int8(
         calibration = split_samples(calibration_split, calibration_indices)
         int8_path = quantize_int8(fp32_path, f"{tmp}/model.int8.onnx", calibration)
         threads = torch.get_num_threads()
-        fp32, int8 = OnnxRuntimeLogits(fp32_path, threads), OnnxRuntimeLogits(int8_path, threads)
+        fp32 = OnnxRuntimeEngine(fp32_path, model.config, threads)
+        int8 = OnnxRuntimeEngine(int8_path, model.config, threads)
         agreement = compare_predictions(fp32, int8, split_samples(eval_split, range(len(eval_split))), model.config)
         steps = {mode: inference_step(model, mode, cpu, batch, height, width) for mode in ("fp32", "fast_path")}
         steps["onnxruntime"] = onnxruntime_step(fp32, batch, height, width)

@@ -13,7 +13,7 @@ from conftest import load_script, run_script
 from ddrnet_toolkit.data.selection import load_dataset
 from ddrnet_toolkit.errors import UserInputError
 from ddrnet_toolkit.export.int8 import compare_predictions, split_samples
-from ddrnet_toolkit.export.onnx import OnnxRuntimeLogits
+from ddrnet_toolkit.inference.engines import OnnxRuntimeEngine
 from modeling_ddrnet import DDRNetConfig
 
 export_script = load_script("export_onnx")
@@ -67,15 +67,15 @@ def test_int8_export_holds_int8_weights_and_agrees_with_fp32(tiny_model_dir, syn
     assert quantize and all(initializers[node.input[2]].data_type == onnx.TensorProto.UINT8 for node in quantize)
 
     # onnxruntime runs it at another size and batch (the axes stay dynamic).
-    int8 = OnnxRuntimeLogits(int8_file)
+    config = DDRNetConfig.from_pretrained(tiny_model_dir)
+    int8 = OnnxRuntimeEngine(int8_file, config)
     assert int8(torch.randn(2, 3, 96, 160)).shape == (2, 19, 12, 20)
 
     # Agreement with fp32 on the validation split, which calibration did not see.
     data = load_dataset(data_dir=str(synthetic_root), cache_dir=str(cache_dir))
     validation = data.split("validation", labelled=True)
-    config = DDRNetConfig.from_pretrained(tiny_model_dir)
     samples = split_samples(validation, range(len(validation)))
-    agreement = compare_predictions(OnnxRuntimeLogits(tmp_path / "m.onnx"), int8, samples, config)
+    agreement = compare_predictions(OnnxRuntimeEngine(tmp_path / "m.onnx", config), int8, samples, config)
     change = agreement.mean_iou_int8 - agreement.mean_iou_fp32
     print(
         f"int8 vs fp32 on {agreement.num_images} validation images: labels differ on {agreement.disagreement:.2%} "
