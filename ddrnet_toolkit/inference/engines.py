@@ -138,19 +138,21 @@ def load_engine(
     engine: str | None = None,
     device: torch.device = CPU,
     threads: int | None = None,
+    what: str = "exported model",
 ) -> Engine:
     """The trained model of `model_dir` on `device`, or its `exported` graph (from `ddrnet-export-onnx` or
     `ddrnet-export-openvino`) on the engine its suffix names, the model folder giving the classes.
 
-    `engine` overrides the choice (`openvino` runs an .onnx file too); `pytorch` needs no exported file."""
+    `engine` overrides the choice (`openvino` runs an .onnx file too); `pytorch` needs no exported file. `what`
+    starts the messages about the exported file."""
     if exported is None:
         if engine not in (None, "pytorch"):
             raise UserInputError(f"the {engine} engine runs an exported model: export one first")
         return PyTorchEngine(load_trained_model(model_dir).to(device))
     exported = Path(exported)
     if not exported.is_file():
-        raise UserInputError(f"exported model {exported}: no such file")
-    engine = engine_for_file(exported, engine)
+        raise UserInputError(f"{what} {exported}: no such file")
+    engine = engine_for_file(exported, engine, what)
     config = DDRNetConfig.from_pretrained(check_model_folder(model_dir))
     try:
         runner = OnnxRuntimeEngine if engine == "onnxruntime" else OpenVinoEngine
@@ -158,10 +160,10 @@ def load_engine(
     except UserInputError:
         raise
     except Exception as error:  # the runtimes' own errors for a damaged or foreign file
-        raise UserInputError(f"exported model {exported}: {engine} cannot load it ({first_line(error)})") from error
+        raise UserInputError(f"{what} {exported}: {engine} cannot load it ({first_line(error)})") from error
     if loaded.num_labels != config.num_labels:
         raise UserInputError(
-            f"exported model {exported} predicts {loaded.num_labels} classes, the model in {model_dir} "
+            f"{what} {exported} predicts {loaded.num_labels} classes, the model in {model_dir} "
             f"{config.num_labels}: export this model again"
         )
     return loaded
