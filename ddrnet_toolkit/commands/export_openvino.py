@@ -5,9 +5,10 @@ by OpenVINO: --output model.xml (the graph) and model.bin (its weights) beside i
 temporary names and renamed into place only when OpenVINO's logits agree with PyTorch's, so a failed export leaves
 existing files untouched.
 
-With --int8, the IR is also quantized with NNCF post-training quantization (the settings of docs/int8.md:
-the mixed preset, fast bias correction, full 8-bit weights; activation ranges measured on
---num_calibration_images images of --calibration_split) and written next to it, model.xml -> model.int8.xml and
+With --int8, the IR is also quantized with NNCF post-training quantization (NNCF's defaults for a CNN, which
+docs/int8.md compares with the other settings tried: the performance preset, fast bias correction, 7-bit weights in
+the first convolution; activation ranges measured on --num_calibration_images images of --calibration_split) and
+written next to it, model.xml -> model.int8.xml and
 model.int8.bin, with the same input and output. Before anything is written, int8 and fp32 predictions are compared
 on the calibration images; beyond --max_label_disagreement (a fraction of their pixels) nothing is written.
 predict.py and eval.py run either file with --exported_model; scripts/benchmark.py --int8_model_name_or_path

@@ -23,24 +23,19 @@ from .int8 import Sample
 
 @dataclass(frozen=True)
 class NncfSettings:
-    """What `nncf.quantize` is given beyond the model and the calibration images.
+    """What `nncf.quantize` is given beyond the model and the calibration images; the defaults are NNCF's own
+    for a CNN (measured best here, `docs/int8.md`).
 
-    `preset`: `performance` (symmetric activations and weights) or `mixed` (asymmetric activations, for inputs
-    that are not centred on zero, such as ReLU outputs); `fast_bias_correction`: NNCF's one-pass bias correction
-    (off: the full, layer-by-layer one); `ignored_types`: OpenVINO operation types left in float;
-    `overflow_fix`: NNCF's 7-bit weights against overflow on CPUs without VNNI (`first_layer`, `enable`,
-    `disable`).
+    `preset`: `performance` (symmetric activations and weights) or `mixed` (asymmetric activations);
+    `fast_bias_correction`: NNCF's one-pass bias correction (off: the full, layer-by-layer one); `ignored_types`:
+    OpenVINO operation types left in float (e.g. `AvgPool`, DAPPM's pooling); `overflow_fix`: 7-bit weights against
+    overflow on CPUs without VNNI (`first_layer_only`, `enable`, `disable`).
     """
 
-    preset: str = "mixed"
+    preset: str = "performance"
     fast_bias_correction: bool = True
     ignored_types: tuple[str, ...] = ()
-    overflow_fix: str = "disable"
-
-    @classmethod
-    def nncf_defaults(cls) -> NncfSettings:
-        """What `nncf.quantize(model, dataset)` does when given nothing else (NNCF 3.x, a CNN on any device)."""
-        return cls(preset="performance", fast_bias_correction=True, ignored_types=(), overflow_fix="first_layer")
+    overflow_fix: str = "first_layer_only"
 
 
 def openvino_files(xml_path: str | Path) -> list[Path]:

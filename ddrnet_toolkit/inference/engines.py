@@ -92,10 +92,13 @@ def import_openvino():
     return openvino
 
 
-def openvino_properties(threads: int | None = None) -> dict[str, str]:
-    """CPU plugin properties: f32 arithmetic wherever the graph is float, so that an fp32 model computes what
-    PyTorch computes even on CPUs where OpenVINO would otherwise pick bf16 (those with AVX-512 BF16 or AMX)."""
-    properties = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+def openvino_properties(threads: int | None = None, precision: str | None = "f32") -> dict[str, str]:
+    """CPU plugin properties. `precision` f32: f32 arithmetic wherever the graph is float, so that an fp32 model
+    computes what PyTorch computes even on CPUs where OpenVINO would otherwise pick bf16 (those with AVX-512 BF16
+    or AMX); None: OpenVINO's own choice."""
+    properties = {"PERFORMANCE_HINT": "LATENCY"}
+    if precision:
+        properties["INFERENCE_PRECISION_HINT"] = precision
     if threads:
         properties["INFERENCE_NUM_THREADS"] = str(threads)
     return properties
@@ -107,13 +110,13 @@ class OpenVinoEngine:
     name = "openvino"
     device = CPU
 
-    def __init__(self, model, config: DDRNetConfig, threads: int | None = None):
+    def __init__(self, model, config: DDRNetConfig, threads: int | None = None, precision: str | None = "f32"):
         openvino = import_openvino()
         core = openvino.Core()
         if isinstance(model, (str, Path)):
             model = core.read_model(str(model))
         self.num_labels = model.outputs[0].get_partial_shape()[1].get_length()
-        self.compiled = core.compile_model(model, "CPU", openvino_properties(threads))
+        self.compiled = core.compile_model(model, "CPU", openvino_properties(threads, precision))
         self.request = self.compiled.create_infer_request()
         self.config = config
 

@@ -61,6 +61,13 @@ def read_rgb_image(path: str | Path) -> np.ndarray:
         raise UserInputError(f"{path}: cannot read as an image ({one_line(error)})") from error
 
 
+# zlib level 1 instead of Pillow's 6: a 2048x1024 overlay of a photo-like image is written 3-5x faster for about 15%
+# more bytes (colour masks and label maps, mostly flat, stay a few tens of kB).
+PNG_COMPRESS_LEVEL = 1
+
+
 def save_png(array: np.ndarray, path: Path) -> None:
     """Write `array` as a PNG at `path`, atomically."""
-    replace_atomically(path, lambda temporary: Image.fromarray(array).save(temporary, format="PNG"))
+    replace_atomically(
+        path, lambda temporary: Image.fromarray(array).save(temporary, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    )
