@@ -117,6 +117,8 @@ class OpenVinoEngine:
             model = core.read_model(str(model))
         self.num_labels = model.outputs[0].get_partial_shape()[1].get_length()
         self.compiled = core.compile_model(model, "CPU", openvino_properties(threads, precision))
+        # What the float parts run in (f32, or bf16 where OpenVINO chose it).
+        self.precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self.request = self.compiled.create_infer_request()
         self.config = config
 

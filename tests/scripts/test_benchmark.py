@@ -103,7 +103,9 @@ def test_benchmark_reports_every_engine_and_the_end_to_end_prediction(
     assert list(by_mode) == list(rows)
     for mode, engine in by_mode.items():
         assert engine["seconds"] == pytest.approx(rows[mode]["seconds"]) and 0 <= engine["mean_iou"] <= 1
-        assert engine["precision"] == ("int8" if "int8" in mode else "fp32") and 0 < engine["peak_share"] < 1
+        expected = {"int8"} if "int8" in mode else {"bf16", "fp32"} if "choice" in mode else {"fp32"}
+        assert engine["precision"] in expected  # OpenVINO's choice: bf16 where the CPU has it
+        assert engine["peak_share"] > 0
         # GMAC/s: the network's multiply-accumulates at 64x128 over the engine's time.
         macs = by_mode["fp32"]["gmacs"] * by_mode["fp32"]["seconds"]
         assert engine["gmacs"] == pytest.approx(macs / engine["seconds"])
