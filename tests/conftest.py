@@ -152,6 +152,29 @@ FP32_TOLERANCE = 1e-4
 TINY_INT8_BOUND = 0.2
 
 
+def int8_export_arguments(model: Path, output: Path, data: Path, cache: Path) -> list[str]:
+    """The options of an int8 export (`ddrnet-export-onnx` or `ddrnet-export-openvino`) of a tiny model, calibrated
+    on 4 images of the dataset at `data` and checked at 64x128."""
+    return [
+        "--model_name_or_path",
+        str(model),
+        "--output",
+        str(output),
+        "--check_size",
+        "64",
+        "128",
+        "--int8",
+        "--calibration_data_dir",
+        str(data),
+        "--num_calibration_images",
+        "4",
+        "--cache_dir",
+        str(cache),
+        "--max_label_disagreement",
+        str(TINY_INT8_BOUND),
+    ]
+
+
 @pytest.fixture(scope="session")
 def exported_tiny_models(tiny_model_dir, synthetic_root, cache_dir, tmp_path_factory) -> dict[str, Path]:
     """`tiny_model_dir` exported by the checked export to both targets, fp32 and int8 (calibrated on 4 training

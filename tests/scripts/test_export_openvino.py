@@ -3,35 +3,12 @@ IR holds quantized convolutions, and a refused export or a bad argument writes n
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from conftest import TINY_INT8_BOUND, load_script, run_script
+from conftest import int8_export_arguments, load_script, run_script
 
 from ddrnet_toolkit.errors import UserInputError
 
 export_script = load_script("export_openvino")
-
-
-def openvino_arguments(model: Path, output: Path, data: Path, cache: Path) -> list[str]:
-    return [
-        "--model_name_or_path",
-        str(model),
-        "--output",
-        str(output),
-        "--check_size",
-        "64",
-        "128",
-        "--int8",
-        "--calibration_data_dir",
-        str(data),
-        "--num_calibration_images",
-        "4",
-        "--cache_dir",
-        str(cache),
-        "--max_label_disagreement",
-        str(TINY_INT8_BOUND),
-    ]
 
 
 def test_openvino_export_writes_both_irs_with_quantized_convolutions(
@@ -39,7 +16,7 @@ def test_openvino_export_writes_both_irs_with_quantized_convolutions(
 ):
     import openvino
 
-    argv = openvino_arguments(tiny_model_dir, tmp_path / "m.xml", synthetic_root, cache_dir)
+    argv = int8_export_arguments(tiny_model_dir, tmp_path / "m.xml", synthetic_root, cache_dir)
     result = run_script("export_openvino.py", *argv)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"wrote {tmp_path / 'm.xml'}; openvino vs PyTorch on 2x3x64x128: max |difference|" in result.stdout
@@ -65,7 +42,7 @@ def test_openvino_export_writes_both_irs_with_quantized_convolutions(
 def test_refused_openvino_int8_writes_nothing(tiny_model_dir, synthetic_root, cache_dir, tmp_path):
     (tmp_path / "m.xml").write_text("previous export\n")
     (tmp_path / "m.bin").write_text("previous weights\n")
-    argv = openvino_arguments(tiny_model_dir, tmp_path / "m.xml", synthetic_root, cache_dir)
+    argv = int8_export_arguments(tiny_model_dir, tmp_path / "m.xml", synthetic_root, cache_dir)
     with pytest.raises(UserInputError, match=r"--max_label_disagreement 0\.0: .* on \d+\.\d+% .*nothing was written"):
         export_script.main([*argv, "--max_label_disagreement", "0"])
     assert (tmp_path / "m.xml").read_text() == "previous export\n"
