@@ -142,3 +142,54 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     DDRNetForSemanticSegmentation(tiny_config()).save_pretrained(path)
     DDRNetImageProcessor().save_pretrained(path)
     return path
+
+
+# How far an fp32 export's logits may lie from PyTorch's, relative to the largest logit: the export's own check
+# (`--tolerance`'s default).
+FP32_TOLERANCE = 1e-4
+# A random tiny model's logits lie close together: int8 changes several percent of its labels, where the demo
+# DDRNet-23-slim changes well under 1%. The int8 exports below are held to this bound.
+TINY_INT8_BOUND = 0.2
+
+
+def int8_export_arguments(model: Path, output: Path, data: Path, cache: Path) -> list[str]:
+    """The options of an int8 export (`ddrnet-export-onnx` or `ddrnet-export-openvino`) of a tiny model, calibrated
+    on 4 images of the dataset at `data` and checked at 64x128."""
+    return [
+        "--model_name_or_path",
+        str(model),
+        "--output",
+        str(output),
+        "--check_size",
+        "64",
+        "128",
+        "--int8",
+        "--calibration_data_dir",
+        str(data),
+        "--num_calibration_images",
+        "4",
+        "--cache_dir",
+        str(cache),
+        "--max_label_disagreement",
+        str(TINY_INT8_BOUND),
+    ]
+
+
+@pytest.fixture(scope="session")
+def exported_tiny_models(tiny_model_dir, synthetic_root, cache_dir, tmp_path_factory) -> dict[str, Path]:
+    """`tiny_model_dir` exported by the checked export to both targets, fp32 and int8 (calibrated on 4 training
+    images of `synthetic_root`): keys onnx, onnx-int8, openvino, openvino-int8."""
+    from ddrnet_toolkit.data.selection import load_dataset
+    from ddrnet_toolkit.export.checked_export import Int8Calibration, export_checked
+    from ddrnet_toolkit.model_folder import load_trained_model
+
+    folder = tmp_path_factory.mktemp("exported")
+    model = load_trained_model(tiny_model_dir)
+    train = load_dataset(data_dir=str(synthetic_root), cache_dir=str(cache_dir)).split("train")
+    calibration = Int8Calibration(train, [0, 2, 3, 5], "train", TINY_INT8_BOUND)
+    paths = {}
+    for target, name in (("onnx", "model.onnx"), ("openvino", "model.xml")):
+        check = {"opset": 17, "check_size": (64, 128), "tolerance": FP32_TOLERANCE}
+        report = export_checked(model, folder / name, target=target, **check, int8=calibration)
+        paths[target], paths[f"{target}-int8"] = report.path, report.int8_path
+    return paths

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from modeling_ddrnet import VARIANTS, DDRNetConfig, DDRNetForSemanticSegmentation
 from modeling_ddrnet.fast_inference import prepare_for_inference
 
-from ..export.onnx import OnnxRuntimeLogits, export_onnx
+from ..export.onnx import export_onnx
+from ..inference.engines import OnnxRuntimeEngine
 from .timing import (
     Measurement,
     amp_dtype,
@@ -102,8 +103,8 @@ def measure_inference(
 
 
 def onnxruntime_step(runtime: Callable[[torch.Tensor], torch.Tensor], batch: int, height: int, width: int) -> Callable:
-    """A closure running an `OnnxRuntimeLogits` on random pixels, logits upsampled to the input size as in the paper
-    (the graph stops at the logits, 1/8 of the input)."""
+    """A closure running an exported engine (`inference.engines`) on random pixels, logits upsampled to the input
+    size as in the paper (the graph stops at the logits, 1/8 of the input)."""
     pixel_values = torch.from_numpy(
         np.random.default_rng(0).standard_normal((batch, 3, height, width), dtype=np.float32)
     )
@@ -121,7 +122,7 @@ def measure_onnxruntime(variant: str, batch: int, height: int, width: int, warmu
     model = build_model(variant, torch.device("cpu"), training=False)
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(model, f"{tmp}/model.onnx", sample_size=(height, width))
-        runtime = OnnxRuntimeLogits(path, threads=torch.get_num_threads())
+        runtime = OnnxRuntimeEngine(path, model.config, threads=torch.get_num_threads())
         seconds = time_callable(onnxruntime_step(runtime, batch, height, width), torch.device("cpu"), warmup, min_time)
     shape = f"{batch}x3x{height}x{width}"
     return Measurement("inference", variant, "onnxruntime", "cpu", shape, seconds, batch / seconds)

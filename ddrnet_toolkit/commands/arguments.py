@@ -16,6 +16,7 @@ import torch
 from ..data.selection import SelectedDataset, load_dataset
 from ..devices import resolve_device
 from ..errors import UserInputError
+from ..inference.engines import ENGINES, Engine, engine_for_file, load_engine
 from ..inference.segmentation import InferenceOptions
 
 DEFAULT_WINDOW = (1024, 1024)
@@ -136,6 +137,44 @@ def inference_options(args: argparse.Namespace, parser: argparse.ArgumentParser)
             "two windows would get no prediction"
         )
     return InferenceOptions(scales=tuple(args.scales), flip=args.flip, window=window, stride=stride)
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that run an exported graph of the model instead of the PyTorch model."""
+    group = parser.add_argument_group("engine")
+    group.add_argument(
+        "--exported_model",
+        default=None,
+        help="Run this export of --model_name_or_path (which still gives the classes and colours) instead of the "
+        "PyTorch model, on the CPU: a .onnx file (ddrnet-export-onnx, fp32 or int8) or an OpenVINO .xml IR "
+        "(ddrnet-export-openvino, fp32 or int8).",
+    )
+    group.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help="Default: pytorch, or the exported file's (onnxruntime for .onnx, openvino for .xml); openvino also "
+        "runs .onnx files.",
+    )
+
+
+def check_engine_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    if args.exported_model is None:
+        if args.engine not in (None, "pytorch"):
+            parser.error(f"--engine {args.engine} runs an exported model: give --exported_model")
+        return
+    if args.engine == "pytorch":
+        parser.error("--engine pytorch runs --model_name_or_path itself: leave out --exported_model")
+    try:
+        args.engine = engine_for_file(Path(args.exported_model), args.engine, what="--exported_model")
+    except UserInputError as error:
+        parser.error(str(error))
+
+
+def engine_from_arguments(args: argparse.Namespace, device: torch.device) -> Engine:
+    """The engine the options of `add_engine_arguments` select: the PyTorch model on `device`, or an exported
+    graph on the CPU."""
+    return load_engine(args.model_name_or_path, args.exported_model, args.engine, device, what="--exported_model")
 
 
 def data_folder(path: str, flag: str) -> str:

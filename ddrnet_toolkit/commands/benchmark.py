@@ -8,10 +8,14 @@ is a ratio to the eager fp32 row measured in the same run. Data: the training pi
 worker, the original code's and this one side by side, and through DataLoaders of 1 and 2 workers (see
 benchmark_data.py).
 
-int8 (CPU): with --int8_model_name_or_path and --int8_data_dir, a trained model is exported, quantized to int8
-(scripts/export_onnx.py --int8's settings, calibrated on --num_calibration_images of --int8_calibration_split)
-and timed at the inference size as eager fp32, the fast path, onnxruntime fp32 and onnxruntime int8, interleaved;
-its mean IoU before and after and the share of pixels whose label changes are measured on --int8_eval_split.
+Engines (CPU): with --int8_model_name_or_path and --int8_data_dir, a trained model is exported to ONNX and (with
+the openvino extra) OpenVINO, each quantized to int8 as the export commands do (calibrated on
+--num_calibration_images of --int8_calibration_split), and timed at the inference size as eager fp32, the fast
+path, onnxruntime fp32 and int8, OpenVINO fp32 (f32, and OpenVINO's own precision choice) and int8, interleaved;
+each engine's mean IoU and the share of pixels whose label differs from PyTorch's are measured on
+--int8_eval_split, and its multiply-accumulates per second are set against the CPU's peak (the best SGEMM for
+fp32, 4x that for int8). --prediction_images N also times predict.py's whole path (decoding, model, outputs
+written) on N synthetic images of the inference size, PyTorch against the int8 engines.
 
 Examples:
     python scripts/benchmark.py --device cuda                       # the paper's setting, all variants
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import tempfile
 import time
 
 import torch
@@ -31,7 +36,7 @@ import torch
 from modeling_ddrnet import VARIANTS
 
 from ..benchmarking.data_pipeline import measure_data_pipeline
-from ..benchmarking.int8 import int8_markdown, int8_summary, measure_int8
+from ..benchmarking.int8 import exported_engines, int8_markdown, int8_summary, measure_int8
 from ..benchmarking.metric import measure_metric
 from ..benchmarking.models import (
     INFERENCE_MODES,
@@ -39,12 +44,15 @@ from ..benchmarking.models import (
     measure_inference,
     measure_onnxruntime,
     measure_training,
+    variant_name,
 )
+from ..benchmarking.prediction import measure_prediction
 from ..benchmarking.timing import add_speedups, as_dicts, markdown_table
 from ..data.selection import load_dataset
 from ..errors import UserInputError
-from ..export.int8 import spread_indices
+from ..export.int8 import CalibrationImages, spread_indices
 from ..files import writable_folder, write_json, write_text_atomically
+from ..inference.engines import PyTorchEngine
 from ..model_folder import load_trained_model
 from .arguments import data_folder, device_from_arguments
 from .runner import entry_point
@@ -97,7 +105,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--min_time", type=float, default=1.0, help="Seconds per timed run.")
     parser.add_argument("--output_dir", default="outputs/benchmark", help="Where results.json and results.md go.")
-    int8 = parser.add_argument_group("int8 (onnxruntime static quantization of a trained model, on the CPU)")
+    int8 = parser.add_argument_group("engines (a trained model through PyTorch, onnxruntime, OpenVINO; fp32, int8)")
     int8.add_argument("--int8_model_name_or_path", default=None, help="The trained model (save_pretrained folder).")
     int8.add_argument(
         "--int8_data_dir",
@@ -109,6 +117,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     int8.add_argument("--int8_eval_split", default="validation", help="Labelled split scored before and after.")
     int8.add_argument("--num_calibration_images", type=int, default=32, help="Spread evenly over the split.")
     int8.add_argument("--cache_dir", default=None, help="datasets cache folder.")
+    int8.add_argument(
+        "--prediction_images",
+        type=int,
+        default=0,
+        help="Also time predict.py's path end to end (decoding, model, colour and overlay PNGs written) on this "
+        "many synthetic images of the inference size, PyTorch against the int8 engines (default: 0, not timed).",
+    )
     preset = parser.parse_known_args(argv)[0].preset
     parser.set_defaults(**PRESETS[preset])
     args = parser.parse_args(argv)
@@ -116,12 +131,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--int8_model_name_or_path and --int8_data_dir go together: the model and the images it sees")
     if args.num_calibration_images < 1:
         parser.error(f"--num_calibration_images must be at least 1, got {args.num_calibration_images}")
+    if args.prediction_images < 0:
+        parser.error(f"--prediction_images must be at least 0, got {args.prediction_images}")
     args.device = device_from_arguments(args.device, parser)
     return args
 
 
 def measure_trained_int8(args: argparse.Namespace) -> tuple[list, dict]:
-    """`measure_int8` on the options' model and data: its rows and summary."""
+    """`measure_int8` on the options' model and data (and `measure_prediction` with --prediction_images): its rows
+    and summary."""
     data_dir = data_folder(args.int8_data_dir, "--int8_data_dir")
     data = load_dataset(data_dir=data_dir, labels_file=args.int8_labels_file, cache_dir=args.cache_dir)
     calibration = data.split(args.int8_calibration_split, what="--int8_calibration_split")
@@ -132,19 +150,24 @@ def measure_trained_int8(args: argparse.Namespace) -> tuple[list, dict]:
             f"--int8_model_name_or_path {args.int8_model_name_or_path} predicts {model.config.num_labels} classes, "
             f"{data.name} has {data.label_space.num_labels}"
         )
-    indices = spread_indices(len(calibration), args.num_calibration_images)
-    rows, agreement = measure_int8(
-        model,
-        calibration,
-        indices,
-        evaluation,
-        args.batch_size,
-        args.height,
-        args.width,
-        args.warmup,
-        args.min_time,
-    )
-    return rows, int8_summary(rows, agreement, str(args.int8_model_name_or_path), args.int8_eval_split)
+    images = CalibrationImages(calibration, spread_indices(len(calibration), args.num_calibration_images))
+    with tempfile.TemporaryDirectory() as folder:
+        engines = exported_engines(model, images, folder, args.height, args.width)
+        size = (args.batch_size, args.height, args.width)
+        rows, results, peak = measure_int8(model, engines, evaluation, *size, args.warmup, args.min_time)
+        if args.prediction_images:
+            compared = {"pytorch": PyTorchEngine(model)}
+            compared.update({name: engine for name, (engine, precision) in engines.items() if precision == "int8"})
+            rows += measure_prediction(
+                compared,
+                args.int8_model_name_or_path,
+                args.prediction_images,
+                args.height,
+                args.width,
+                variant=variant_name(model.config),
+            )
+    summary = int8_summary(results, str(args.int8_model_name_or_path), args.int8_eval_split, len(evaluation), peak)
+    return rows, summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     write_text_atomically(output_dir / "results.md", f"{header}\n\n{table}\n")
     results = {"header": header, "rows": as_dicts(rows)}
     if int8 is not None:
-        results["int8"] = int8
+        results["engines"] = int8
     write_json(output_dir / "results.json", results)
     print(f"\nwrote {output_dir / 'results.md'} and {output_dir / 'results.json'}")
     return 0

@@ -5,12 +5,14 @@ The data options are train.py's: Cityscapes (`--data_dir`), split files with a l
 
 Single scale at full resolution is the paper's protocol; multi-scale and flip match DDRNet.pytorch's "ms+flip".
 Runs on one device, or on several under `accelerate launch` (each process scores a shard; results are summed).
+With --exported_model, an ONNX or OpenVINO export of the model (fp32 or int8) is scored instead, on the CPU.
 
 Examples:
     python scripts/eval.py --model_name_or_path outputs/ddrnet-23-slim/best_model --data_dir /data/cityscapes
     python scripts/eval.py --model_name_or_path M --dataset_name my_saved_dataset --labels_file labels.json
     python scripts/eval.py --model_name_or_path M --data_dir D --scales 0.5 0.75 1.0 1.25 1.5 1.75 --flip \\
         --output_file results.json
+    python scripts/eval.py --model_name_or_path M --data_dir D --exported_model ddrnet.int8.xml
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ from ..evaluation.scoring import evaluate_split
 from ..files import writable_file, writable_folder, write_json
 from ..inference.images import save_png
 from ..inference.visualization import comparison, model_palette
-from ..model_folder import check_not_a_model_file, class_names, load_trained_model
+from ..model_folder import check_not_a_model_file, class_names
 from ..training.accelerator import end_run, make_accelerator
 from .arguments import (
     add_dataset_arguments,
+    add_engine_arguments,
     add_inference_arguments,
     check_dataset_arguments,
+    check_engine_arguments,
     dataset_from_arguments,
+    engine_from_arguments,
     inference_options,
     non_negative_int,
 )
@@ -42,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_dataset_arguments(parser)
     parser.add_argument("--split", default="validation", help="Labelled split to score (default: validation).")
     add_inference_arguments(parser)
+    add_engine_arguments(parser)
     parser.add_argument("--per_device_eval_batch_size", type=int, default=1)
     parser.add_argument("--num_workers", type=int, default=2)
     parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default=None)
@@ -54,6 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num_pictures", type=non_negative_int, default=4, help="Pictures for --pictures_dir.")
     args = parser.parse_args(argv)
     check_dataset_arguments(args, parser)
+    check_engine_arguments(args, parser)
     args.inference = inference_options(args, parser)
     if args.per_device_eval_batch_size < 1:
         parser.error("--per_device_eval_batch_size must be at least 1")
@@ -72,15 +79,15 @@ def main(argv: list[str] | None = None) -> int:
     with accelerator.main_process_first():
         dataset = dataset_from_arguments(args)
     split = dataset.split(args.split, labelled=True, what="--split")
-    model = load_trained_model(args.model_name_or_path).to(accelerator.device)
-    if model.config.num_labels != dataset.label_space.num_labels:
+    engine = engine_from_arguments(args, accelerator.device)
+    if engine.config.num_labels != dataset.label_space.num_labels:
         raise UserInputError(
-            f"--model_name_or_path {args.model_name_or_path} predicts {model.config.num_labels} classes, "
+            f"--model_name_or_path {args.model_name_or_path} predicts {engine.config.num_labels} classes, "
             f"{dataset.name} has {dataset.label_space.num_labels}: fine-tune it first (train.py "
             "--ignore_mismatched_sizes)"
         )
     result = evaluate_split(
-        model,
+        engine,
         split,
         accelerator,
         batch_size=args.per_device_eval_batch_size,
@@ -88,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         options=args.inference,
         num_samples_to_keep=args.num_pictures if pictures_dir is not None else 0,
     )
-    results = result.to_json(class_names(model.config))
+    results = result.to_json(class_names(engine.config))
     results.update(
         split=args.split,
         dataset=dataset.name,
@@ -96,11 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         flip=args.flip,
         sliding_window=args.sliding_window,
         model=str(args.model_name_or_path),
+        engine=engine.name,
+        exported_model=args.exported_model,
     )
     if accelerator.is_main_process:
         print(format_table(results))
         if pictures_dir is not None:
-            palette = model_palette(args.model_name_or_path, model.config.id2label)
+            palette = model_palette(args.model_name_or_path, engine.config.id2label)
             for number, sample in enumerate(result.samples):
                 save_png(comparison(*sample, palette), pictures_dir / f"{args.split}_{number:03d}.png")
             print(f"wrote {len(result.samples)} picture(s) (image | prediction | truth) to {pictures_dir}")

@@ -25,7 +25,7 @@ import math
 
 from ..data.selection import load_dataset
 from ..errors import UserInputError
-from ..export.checked_export import ExportCheckError, Int8Calibration, export_checked
+from ..export.checked_export import ExportCheckError, Int8Calibration, export_checked, exported_files
 from ..export.int8 import int8_path, spread_indices
 from ..export.onnx import MIN_OPSET, max_supported_opset
 from ..files import writable_file
@@ -33,11 +33,16 @@ from ..model_folder import check_not_a_model_file, load_trained_model
 from .arguments import data_folder
 from .runner import entry_point
 
+# The suffix of each target's --output, and what it checks an export with.
+OUTPUT_SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
+CHECK_ENGINE = {"onnx": "onnxruntime", "openvino": "OpenVINO"}
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+def parse_export_args(argv: list[str] | None, target: str, description: str) -> argparse.Namespace:
+    """The options of `ddrnet-export-onnx` and `ddrnet-export-openvino` (`target`)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_name_or_path", required=True)
-    parser.add_argument("--output", required=True, help="Path of the .onnx file.")
+    parser.add_argument("--output", required=True, help=f"Path of the {OUTPUT_SUFFIX[target]} file.")
     parser.add_argument("--opset", type=int, default=17)
     parser.add_argument(
         "--check_size",
@@ -45,11 +50,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         nargs=2,
         default=[256, 512],
         metavar=("H", "W"),
-        help="Image size of the onnxruntime check (any size works with the exported graph).",
+        help=f"Image size of the {CHECK_ENGINE[target]} check (any size works with the exported graph).",
     )
     parser.add_argument("--tolerance", type=float, default=1e-4, help="Allowed difference relative to max |logit|.")
     int8 = parser.add_argument_group("int8 graph")
-    int8.add_argument("--int8", action="store_true", help="Also write the int8 graph, <output>.int8.onnx.")
+    suffix = OUTPUT_SUFFIX[target]
+    int8.add_argument("--int8", action="store_true", help=f"Also write the int8 graph, <output>.int8{suffix}.")
     int8.add_argument(
         "--calibration_data_dir",
         default=None,
@@ -74,6 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "calibration images' pixels (default: 0.05).",
     )
     args = parser.parse_args(argv)
+    if target == "openvino" and not args.output.endswith(suffix):
+        parser.error(f"--output must end in {suffix} (the IR's weights go beside it, in .bin), got {args.output}")
     newest = max_supported_opset()
     if not MIN_OPSET <= args.opset <= newest:
         parser.error(f"--opset must be between {MIN_OPSET} and {newest} (the newest the installed torch exports)")
@@ -90,12 +98,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return parse_export_args(argv, "onnx", __doc__)
+
+
+def export(args: argparse.Namespace, target: str) -> int:
+    """Run the export that `parse_export_args` parsed."""
     output = check_not_a_model_file(writable_file(args.output, "--output"), "--output")
+    for path in exported_files(output, target)[:-1]:
+        check_not_a_model_file(writable_file(path, "--output"), "--output")
     calibration = None
     if args.int8:  # every check of the int8 options before the model is loaded and exported
-        check_not_a_model_file(writable_file(int8_path(output), "--output"), "--output")
+        for path in exported_files(int8_path(output), target):
+            check_not_a_model_file(writable_file(path, "--output"), "--output")
         data_dir = data_folder(args.calibration_data_dir, "--calibration_data_dir")
         data = load_dataset(data_dir=data_dir, labels_file=args.labels_file, cache_dir=args.cache_dir)
         split = data.split(args.calibration_split, what="--calibration_split")
@@ -105,12 +120,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_size = tuple(args.check_size)
         report = export_checked(
-            model, output, opset=args.opset, check_size=check_size, tolerance=args.tolerance, int8=calibration
+            model,
+            output,
+            target=target,
+            opset=args.opset,
+            check_size=check_size,
+            tolerance=args.tolerance,
+            int8=calibration,
         )
     except ExportCheckError as error:
         raise UserInputError(f"--{error.bound} {getattr(args, error.bound)}: {error}") from error
     print(
-        f"wrote {output}; onnxruntime vs PyTorch on 2x3x{args.check_size[0]}x{args.check_size[1]}: "
+        f"wrote {output}; {report.engine} vs PyTorch on 2x3x{args.check_size[0]}x{args.check_size[1]}: "
         f"max |difference| {report.difference:.2e} (max |logit| {report.scale:.2e})"
     )
     if report.agreement is not None:
@@ -123,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
             line += f", mean IoU {agreement.mean_iou_fp32:.2%} -> {agreement.mean_iou_int8:.2%}"
         print(line)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return export(parse_args(argv), "onnx")
 
 
 cli = entry_point(main)

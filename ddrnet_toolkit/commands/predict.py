@@ -35,6 +35,10 @@ stops the run with its name (--on_error stop, the default; outputs already writt
 skip is left out (an unreadable frame leaves out its whole sequence): the others are predicted, every skipped input
 is listed at the end, and the exit status is 1.
 
+With --exported_model, an export of the model runs instead of the PyTorch model, on the CPU: an ONNX graph
+(onnxruntime) or an OpenVINO IR, fp32 or int8 (ddrnet-export-onnx, ddrnet-export-openvino); the outputs are the same
+files.
+
 Examples:
     python scripts/predict.py --model_name_or_path outputs/ddrnet-23-slim/best_model \\
         --inputs "/data/cityscapes/leftImg8bit/test/*/*.png" --output_dir predictions --formats cityscapes
@@ -42,6 +46,8 @@ Examples:
         --inputs clips/drive.mp4 --output_dir predictions --video_formats overlay labels
     python scripts/predict.py --model_name_or_path outputs/ddrnet-23-slim/best_model \\
         --inputs /data/cityscapes/leftImg8bit/demoVideo/stuttgart_00 --sequence_fps 17 --output_dir predictions
+    python scripts/predict.py --model_name_or_path M --exported_model ddrnet.int8.xml --inputs street/ \
+        --output_dir predictions
 """
 
 from __future__ import annotations
@@ -65,8 +71,15 @@ from ..inference.prediction import (
 )
 from ..inference.segmentation import predict_classes
 from ..inference.visualization import model_palette
-from ..model_folder import load_trained_model
-from .arguments import add_inference_arguments, device_from_arguments, frame_rate, inference_options
+from .arguments import (
+    add_engine_arguments,
+    add_inference_arguments,
+    check_engine_arguments,
+    device_from_arguments,
+    engine_from_arguments,
+    frame_rate,
+    inference_options,
+)
 from .runner import entry_point
 
 
@@ -101,6 +114,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="An unreadable input stops the run (default), or is skipped and reported at the end (exit status 1).",
     )
     add_inference_arguments(parser)
+    add_engine_arguments(parser)
     parser.add_argument("--alpha", type=float, default=0.5, help="Mask opacity in overlays.")
     parser.add_argument(
         "--max_pixels",
@@ -110,6 +124,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "scores alone take 4 bytes a class and pixel.",
     )
     args = parser.parse_args(argv)
+    check_engine_arguments(args, parser)
     args.inference = inference_options(args, parser)
     if args.sequence_fps is not None and args.formats is not None:
         parser.error("--formats: with --sequence_fps the images are predicted as videos; use --video_formats")
@@ -132,12 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     folders = inputs.output_folders(output_dir, args.formats, args.video_formats)
     for folder in [output_dir, *folders]:
         check_folder_creatable(folder, "--output_dir")
-    model = load_trained_model(args.model_name_or_path)
+    engine = engine_from_arguments(args, args.device)
     if inputs.image_names and "cityscapes" in args.formats:
-        check_cityscapes_classes(model, args.model_name_or_path)
-    palette = model_palette(args.model_name_or_path, model.config.id2label)
+        check_cityscapes_classes(engine, args.model_name_or_path)
+    palette = model_palette(args.model_name_or_path, engine.config.id2label)
     writer = OutputWriter(output_dir, args.formats, args.video_formats, palette, args.alpha)
-    predict = partial(predict_classes, model.to(args.device), device=args.device, options=args.inference)
+    predict = partial(predict_classes, engine, device=engine.device, options=args.inference)
     summary = predict_inputs(
         inputs,
         predict,

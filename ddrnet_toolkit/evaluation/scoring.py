@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ..data.loaders import EvalDataset, PadToLargest
 from ..data.normalization import normalize_on_device
+from ..inference.engines import Engine
 from ..inference.segmentation import InferenceOptions, predict_probabilities
 from .mean_iou.mean_iou import metrics_from_confusion_matrix
 
@@ -67,7 +68,7 @@ class EvaluationResult:
 
 @torch.no_grad()
 def evaluate_split(
-    model: torch.nn.Module,
+    model: torch.nn.Module | Engine,
     split,
     accelerator: Accelerator,
     *,
@@ -77,8 +78,8 @@ def evaluate_split(
     num_samples_to_keep: int = 0,
     channels_last: bool = False,
 ) -> EvaluationResult:
-    """Score `model` (unwrapped, any mode: it is put in eval mode and restored) on a labelled split, with the
-    test-time augmentation of `options`."""
+    """Score `model` on a labelled split, with the test-time augmentation of `options`: a module (unwrapped, any
+    mode: it is put in eval mode and restored) or an engine of `inference.engines`."""
     config = model.config
     options = asdict(options or InferenceOptions())
     num_labels, ignore_index = config.num_labels, config.semantic_loss_ignore_index
@@ -90,8 +91,10 @@ def evaluate_split(
         pin_memory=accelerator.device.type == "cuda",
         collate_fn=PadToLargest(ignore_index),
     )
-    was_training = model.training
-    model.eval()
+    module = model if isinstance(model, torch.nn.Module) else None
+    was_training = module is not None and module.training
+    if module is not None:
+        module.eval()
     confusion = torch.zeros((num_labels + 1, num_labels + 1), dtype=torch.long, device=accelerator.device)
     samples = []
     progress = tqdm(loader, desc="evaluating", disable=not accelerator.is_local_main_process, leave=False)
@@ -106,6 +109,7 @@ def evaluate_split(
             for image, prediction, label in zip(batch["pixel_values"], predictions, labels, strict=True):
                 if len(samples) < num_samples_to_keep:
                     samples.append((image.numpy(), prediction.byte().cpu().numpy(), label.byte().cpu().numpy()))
-    model.train(was_training)
+    if module is not None:
+        module.train(was_training)
     confusion = accelerator.reduce(confusion, reduction="sum").cpu().numpy()
     return EvaluationResult(confusion, metrics_from_confusion_matrix(confusion), samples)

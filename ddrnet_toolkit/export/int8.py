@@ -11,7 +11,7 @@ takes its input's scale, too coarse for DAPPM's pooled features).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +36,11 @@ Sample = tuple[torch.Tensor, torch.Tensor | None]
 
 
 def int8_path(fp32_path: str | Path) -> Path:
-    """Where the int8 graph of `model.onnx` goes: `model.int8.onnx`, next to it."""
+    """Where the int8 graph of `model.onnx` (or `model.xml`) goes: `model.int8.onnx` (`model.int8.xml`), next to
+    it."""
     fp32_path = Path(fp32_path)
-    return fp32_path.with_name(fp32_path.name.removesuffix(".onnx") + ".int8.onnx")
+    suffix = ".xml" if fp32_path.suffix == ".xml" else ".onnx"
+    return fp32_path.with_name(fp32_path.name.removesuffix(suffix) + ".int8" + suffix)
 
 
 def spread_indices(length: int, count: int) -> list[int]:
@@ -57,6 +59,20 @@ def split_samples(split: datasets.Dataset, indices: Iterable[int]) -> Iterator[S
         pixel_values = torch.from_numpy(normalize(sample["pixel_values"].numpy())).unsqueeze(0)
         labels = sample.get("labels")
         yield pixel_values, None if labels is None else labels.unsqueeze(0)
+
+
+@dataclass(frozen=True)
+class CalibrationImages:
+    """`split_samples` of the split's images at `indices`, as often as they are iterated over."""
+
+    split: datasets.Dataset
+    indices: Sequence[int]
+
+    def __iter__(self) -> Iterator[Sample]:
+        return split_samples(self.split, self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 class CalibrationReader:
@@ -117,7 +133,7 @@ def compare_predictions(
     samples: Iterable[Sample],
     config: DDRNetConfig,
 ) -> Agreement:
-    """Run both models (`(1, 3, H, W)` pixels -> logits, e.g. `OnnxRuntimeLogits`) on every sample."""
+    """Run both models (`(1, 3, H, W)` pixels -> logits: engines of `inference.engines`) on every sample."""
     num_images = changed = pixels = 0
     confusions = {}
     for pixel_values, labels in samples:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -57,39 +56,3 @@ def export_onnx(
         },
     )
     return path
-
-
-def onnx_session(path: str | Path, threads: int | None = None, spinning: bool = True):
-    """A CPU session; without `spinning`, its threads sleep as soon as a run ends instead of busy-waiting for the
-    next one."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    if not spinning:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-class OnnxRuntimeLogits:
-    """An exported graph's onnxruntime session, called as the model's logits are: `(batch, 3, H, W)` float32
-    pixels -> `(batch, labels, H/8, W/8)` logits, both CPU tensors (so `predict_probabilities` takes it)."""
-
-    def __init__(self, path: str | Path, threads: int | None = None):
-        # The logits go on to torch (upsampling), whose threads need the cores that spinning onnxruntime threads
-        # would hold: on 2 cores, the int8 demo model plus upsampling took 18.6 ms a 256x512 image with spinning,
-        # 12.7 ms without (the run alone: 9 ms either way).
-        self.session = onnx_session(path, threads, spinning=False)
-
-    def __call__(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.session.run(["logits"], {"pixel_values": pixel_values.numpy()})[0])
-
-
-def max_difference_with_onnxruntime(model: DDRNetForSemanticSegmentation, path: str | Path, pixel_values: torch.Tensor):
-    """Largest absolute difference between the PyTorch logits and onnxruntime's, and the logits' scale."""
-    model = model.eval()
-    with torch.no_grad():
-        expected = model(pixel_values).logits.numpy()
-    actual = onnx_session(path).run(["logits"], {"pixel_values": pixel_values.numpy()})[0]
-    return float(np.abs(actual - expected).max()), float(np.abs(expected).max())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -61,6 +62,22 @@ def read_rgb_image(path: str | Path) -> np.ndarray:
         raise UserInputError(f"{path}: cannot read as an image ({one_line(error)})") from error
 
 
+# OpenCV's libpng at zlib level 1: a 2048x1024 overlay of a photo-like image was written in 0.2 s, against 0.27-0.42 s
+# for Pillow at level 1 and 1.4 s for Pillow's default level 6, for about 13% more bytes than level 6 (colour masks
+# and label maps, mostly flat, stay a few tens of kB).
+PNG_PARAMETERS = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """`(H, W)` or `(H, W, 3)` RGB uint8 as PNG bytes."""
+    pixels = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
+    encoded, data = cv2.imencode(".png", pixels, PNG_PARAMETERS)
+    if not encoded:
+        raise ValueError(f"OpenCV could not encode a {array.shape} {array.dtype} array as PNG")
+    return data.tobytes()
+
+
 def save_png(array: np.ndarray, path: Path) -> None:
-    """Write `array` as a PNG at `path`, atomically."""
-    replace_atomically(path, lambda temporary: Image.fromarray(array).save(temporary, format="PNG"))
+    """Write `array` (`(H, W)` or `(H, W, 3)` RGB, uint8) as a PNG at `path`, atomically."""
+    data = encode_png(np.ascontiguousarray(array))
+    replace_atomically(path, lambda temporary: temporary.write_bytes(data))

@@ -7,6 +7,9 @@ import json
 import pytest
 from conftest import load_script, run_script
 
+from ddrnet_toolkit.benchmarking.int8 import count_macs
+from modeling_ddrnet import DDRNetConfig, DDRNetForSemanticSegmentation
+
 benchmark_script = load_script("benchmark")
 
 
@@ -49,7 +52,9 @@ def test_benchmark_prints_and_writes_a_table(tmp_path):
     assert "| inference | ddrnet-23-slim | fast_path |" in result.stdout
 
 
-def test_benchmark_reports_int8_rows_and_mean_iou(tiny_model_dir, synthetic_root, cache_dir, tmp_path):
+def test_benchmark_reports_every_engine_and_the_end_to_end_prediction(
+    tiny_model_dir, synthetic_root, cache_dir, tmp_path
+):
     result = run_script(
         "benchmark.py",
         "--preset",
@@ -78,19 +83,43 @@ def test_benchmark_reports_int8_rows_and_mean_iou(tiny_model_dir, synthetic_root
         str(cache_dir),
         "--output_dir",
         str(tmp_path),
+        "--prediction_images",
+        "2",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
-    rows = {row["mode"]: row for row in results["rows"]}
-    assert set(rows) == {"fp32", "fast_path", "onnxruntime", "onnxruntime int8"}
-    assert all(row["task"] == "int8 comparison" and row["throughput"] > 0 for row in rows.values())
-    assert rows["fp32"]["speedup"] == 1.0
-    int8 = results["int8"]
-    assert int8["num_images"] == 3 and int8["eval_split"] == "validation"
-    assert 0 <= int8["mean_iou_int8"] <= 1 and 0 <= int8["label_disagreement"] < 0.1
-    ratio = rows["onnxruntime"]["seconds"] / rows["onnxruntime int8"]["seconds"]
-    assert int8["speedup_vs_onnxruntime_fp32"] == pytest.approx(ratio)
-    assert "| int8 comparison | custom | onnxruntime int8 |" in result.stdout and "| mIoU fp32 |" in result.stdout
+    rows = {row["mode"]: row for row in results["rows"] if row["task"] == "engines"}
+    exported = ["onnxruntime", "onnxruntime int8", "openvino", "openvino, OpenVINO's precision choice", "openvino int8"]
+    assert list(rows) == ["fp32", "fast_path", *exported]
+    assert all(row["throughput"] > 0 for row in rows.values()) and rows["fp32"]["speedup"] == 1.0
+    predicted = {row["mode"]: row for row in results["rows"] if row["task"] == "predict.py end to end"}
+    assert list(predicted) == ["pytorch", "onnxruntime int8", "openvino int8"]
+    for row in predicted.values():
+        assert row["shape"] == "2x3x64x128 PNG -> color+overlay" and row["throughput"] > 0
+
+    engines = results["engines"]
+    assert engines["num_images"] == 3 and engines["eval_split"] == "validation" and engines["fp32_peak_gmacs"] > 0
+    by_mode = {engine["mode"]: engine for engine in engines["engines"]}
+    assert list(by_mode) == list(rows)
+    for mode, engine in by_mode.items():
+        assert engine["seconds"] == pytest.approx(rows[mode]["seconds"]) and 0 <= engine["mean_iou"] <= 1
+        expected = {"int8"} if "int8" in mode else {"bf16", "fp32"} if "choice" in mode else {"fp32"}
+        assert engine["precision"] in expected  # OpenVINO's choice: bf16 where the CPU has it
+        assert engine["peak_share"] > 0
+        # GMAC/s: the network's multiply-accumulates at 64x128 over the engine's time.
+        macs = by_mode["fp32"]["gmacs"] * by_mode["fp32"]["seconds"]
+        assert engine["gmacs"] == pytest.approx(macs / engine["seconds"])
+    assert by_mode["fp32"]["disagreement"] == by_mode["fast_path"]["disagreement"] == 0
+    assert by_mode["onnxruntime"]["disagreement"] < 0.01 and by_mode["openvino"]["disagreement"] < 0.01
+    assert by_mode["onnxruntime int8"]["disagreement"] < 0.2 and by_mode["openvino int8"]["disagreement"] < 0.2
+    assert "| engines | custom | openvino int8 |" in result.stdout and "| labels changed |" in result.stdout
+
+
+@pytest.mark.parametrize(("variant", "gmacs"), [("ddrnet-23-slim", 36.3), ("ddrnet-23", 143.1)])
+def test_multiply_accumulates_are_the_papers(variant, gmacs):
+    """The paper's Table 4 counts 36.3 and 143.1 GFLOPs (multiply-accumulates) at 1024x2048."""
+    model = DDRNetForSemanticSegmentation(DDRNetConfig.from_variant(variant))
+    assert count_macs(model, 1024, 2048) / 1e9 == pytest.approx(gmacs, abs=0.05)
 
 
 def test_benchmark_int8_needs_model_and_data(capsys):

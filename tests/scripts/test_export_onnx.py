@@ -3,48 +3,23 @@ and refused quantizations write nothing."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import onnx
 import pytest
 import torch
-from conftest import load_script, run_script
+from conftest import int8_export_arguments, load_script, run_script
 
 from ddrnet_toolkit.data.selection import load_dataset
 from ddrnet_toolkit.errors import UserInputError
 from ddrnet_toolkit.export.int8 import compare_predictions, split_samples
-from ddrnet_toolkit.export.onnx import OnnxRuntimeLogits
+from ddrnet_toolkit.inference.engines import OnnxRuntimeEngine
 from modeling_ddrnet import DDRNetConfig
 
 export_script = load_script("export_onnx")
 benchmark_script = load_script("benchmark")
 
 
-def int8_arguments(model: Path, output: Path, data: Path, cache: Path) -> list[str]:
-    return [
-        "--model_name_or_path",
-        str(model),
-        "--output",
-        str(output),
-        "--check_size",
-        "64",
-        "128",
-        "--int8",
-        "--calibration_data_dir",
-        str(data),
-        "--num_calibration_images",
-        "4",
-        "--cache_dir",
-        str(cache),
-        # A random tiny model's logits lie close together: it changes several percent of its labels, where the
-        # demo DDRNet-23-slim changes 0.6%.
-        "--max_label_disagreement",
-        "0.2",
-    ]
-
-
 def test_int8_export_holds_int8_weights_and_agrees_with_fp32(tiny_model_dir, synthetic_root, cache_dir, tmp_path):
-    argv = int8_arguments(tiny_model_dir, tmp_path / "m.onnx", synthetic_root, cache_dir)
+    argv = int8_export_arguments(tiny_model_dir, tmp_path / "m.onnx", synthetic_root, cache_dir)
     result = run_script("export_onnx.py", *argv)
     assert result.returncode == 0, result.stderr[-2000:]
     int8_file = tmp_path / "m.int8.onnx"
@@ -67,15 +42,15 @@ def test_int8_export_holds_int8_weights_and_agrees_with_fp32(tiny_model_dir, syn
     assert quantize and all(initializers[node.input[2]].data_type == onnx.TensorProto.UINT8 for node in quantize)
 
     # onnxruntime runs it at another size and batch (the axes stay dynamic).
-    int8 = OnnxRuntimeLogits(int8_file)
+    config = DDRNetConfig.from_pretrained(tiny_model_dir)
+    int8 = OnnxRuntimeEngine(int8_file, config)
     assert int8(torch.randn(2, 3, 96, 160)).shape == (2, 19, 12, 20)
 
     # Agreement with fp32 on the validation split, which calibration did not see.
     data = load_dataset(data_dir=str(synthetic_root), cache_dir=str(cache_dir))
     validation = data.split("validation", labelled=True)
-    config = DDRNetConfig.from_pretrained(tiny_model_dir)
     samples = split_samples(validation, range(len(validation)))
-    agreement = compare_predictions(OnnxRuntimeLogits(tmp_path / "m.onnx"), int8, samples, config)
+    agreement = compare_predictions(OnnxRuntimeEngine(tmp_path / "m.onnx", config), int8, samples, config)
     change = agreement.mean_iou_int8 - agreement.mean_iou_fp32
     print(
         f"int8 vs fp32 on {agreement.num_images} validation images: labels differ on {agreement.disagreement:.2%} "
@@ -89,7 +64,7 @@ def test_int8_export_holds_int8_weights_and_agrees_with_fp32(tiny_model_dir, syn
 def test_refused_int8_writes_nothing(tiny_model_dir, synthetic_root, cache_dir, tmp_path):
     output = tmp_path / "m.onnx"
     output.write_text("previous export\n")
-    argv = [*int8_arguments(tiny_model_dir, output, synthetic_root, cache_dir), "--max_label_disagreement", "0"]
+    argv = [*int8_export_arguments(tiny_model_dir, output, synthetic_root, cache_dir), "--max_label_disagreement", "0"]
     with pytest.raises(UserInputError, match=r"--max_label_disagreement 0\.0: .* on \d+\.\d+% .*nothing was written"):
         export_script.main(argv)
     assert output.read_text() == "previous export\n"  # the fp32 file is not replaced either
@@ -107,7 +82,7 @@ def test_refused_int8_writes_nothing(tiny_model_dir, synthetic_root, cache_dir, 
     ids=["int8-without-data", "data-without-int8", "no-calibration-images", "disagreement-above-1"],
 )
 def test_int8_argument_errors(dropped, added, message, tiny_model_dir, synthetic_root, cache_dir, tmp_path, capsys):
-    argv = int8_arguments(tiny_model_dir, tmp_path / "m.onnx", synthetic_root, cache_dir) + added
+    argv = int8_export_arguments(tiny_model_dir, tmp_path / "m.onnx", synthetic_root, cache_dir) + added
     if dropped is not None:  # the option, and its value when it takes one
         position = argv.index(dropped)
         del argv[position : position + (1 if dropped == "--int8" else 2)]
@@ -118,14 +93,14 @@ def test_int8_argument_errors(dropped, added, message, tiny_model_dir, synthetic
 
 
 def test_missing_calibration_folder_is_named(tiny_model_dir, cache_dir, tmp_path):
-    argv = int8_arguments(tiny_model_dir, tmp_path / "out" / "m.onnx", tmp_path / "nowhere", cache_dir)
+    argv = int8_export_arguments(tiny_model_dir, tmp_path / "out" / "m.onnx", tmp_path / "nowhere", cache_dir)
     with pytest.raises(UserInputError, match=r"^--calibration_data_dir .*nowhere: no such folder$"):
         export_script.main(argv)
     assert not (tmp_path / "out").exists()
 
 
 def test_unknown_calibration_split_exits_1_naming_it(tiny_model_dir, synthetic_root, cache_dir, tmp_path):
-    argv = int8_arguments(tiny_model_dir, tmp_path / "m.onnx", synthetic_root, cache_dir)
+    argv = int8_export_arguments(tiny_model_dir, tmp_path / "m.onnx", synthetic_root, cache_dir)
     result = run_script("export_onnx.py", *argv, "--calibration_split", "holdout")
     assert result.returncode == 1, result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1] == (

@@ -282,3 +282,85 @@ def test_predict_writes_raw_class_indices_for_other_tools(synthetic_root, tiny_m
     classes = np.asarray(labels)
     assert classes.max() < 19
     np.testing.assert_array_equal(color, PALETTE[classes])  # the same prediction, as indices and as colours
+
+
+def test_predict_on_an_exported_int8_model_writes_what_the_pytorch_model_writes(
+    exported_tiny_models, tiny_model_dir, synthetic_root, tmp_path
+):
+    from conftest import TINY_INT8_BOUND
+
+    write_video(tmp_path / "in" / "clips" / "drive.mp4", moving_rectangles(6, 64, 96))
+    inputs = ["--inputs", str(synthetic_root / "leftImg8bit" / "val"), str(tmp_path / "in" / "clips")]
+    formats = ["--formats", "color", "overlay", "cityscapes", "--video_formats", "overlay", "color", "labels"]
+    runs = {
+        "pytorch": [],
+        "openvino-int8": ["--exported_model", str(exported_tiny_models["openvino-int8"])],
+        "onnx-int8": ["--exported_model", str(exported_tiny_models["onnx-int8"])],
+    }
+    for name, engine in runs.items():
+        result = predict(tiny_model_dir, tmp_path / name, *inputs, *formats, *engine)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "wrote 3 prediction(s) per format" in result.stdout and "wrote 1 video(s) of 6 frame(s)" in result.stdout
+
+    def files(root: Path) -> list[Path]:
+        return sorted(path.relative_to(root) for path in root.rglob("*") if path.is_file())
+
+    reference = files(tmp_path / "pytorch")
+    assert len(reference) == 3 * 3 + 2 + 6
+    for name in ("openvino-int8", "onnx-int8"):
+        assert files(tmp_path / name) == reference  # the same files, formats and names
+        for path in reference:
+            if path.suffix != ".png":
+                continue
+            expected = np.asarray(Image.open(tmp_path / "pytorch" / path))
+            actual = np.asarray(Image.open(tmp_path / name / path))
+            assert actual.shape == expected.shape and actual.dtype == expected.dtype
+            if path.parts[0] == "cityscapes" or "labels" in path.parts:  # the labels, within the export's bound
+                assert (actual != expected).mean() <= TINY_INT8_BOUND
+
+
+def test_eval_scores_an_exported_model_as_the_pytorch_model(
+    exported_tiny_models, tiny_model_dir, synthetic_root, cache_dir, tmp_path
+):
+    import json
+
+    scores = {}
+    engines = {"pytorch": [], "openvino": ["--exported_model", str(exported_tiny_models["openvino"])]}
+    for name, engine in engines.items():
+        output = tmp_path / f"{name}.json"
+        result = run_script(
+            "eval.py",
+            "--model_name_or_path",
+            str(tiny_model_dir),
+            "--data_dir",
+            str(synthetic_root),
+            "--cache_dir",
+            str(cache_dir),
+            "--num_workers",
+            "0",
+            "--output_file",
+            str(output),
+            *engine,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        scores[name] = json.loads(output.read_text())
+    assert scores["pytorch"]["engine"] == "pytorch" and scores["openvino"]["engine"] == "openvino"
+    assert scores["openvino"]["exported_model"] == str(exported_tiny_models["openvino"])
+    assert scores["openvino"]["mean_iou"] == pytest.approx(scores["pytorch"]["mean_iou"], abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--engine", "openvino"], "--engine openvino runs an exported model: give --exported_model"),
+        (["--engine", "pytorch", "--exported_model", "m.xml"], "--engine pytorch runs --model_name_or_path itself"),
+        (["--exported_model", "m.bin"], "--exported_model m.bin: not an .onnx file or an OpenVINO .xml file"),
+        (["--exported_model", "m.xml", "--engine", "onnxruntime"], "--exported_model m.xml: onnxruntime cannot run"),
+    ],
+    ids=["engine-without-export", "pytorch-with-export", "bad-suffix", "engine-cannot-run-it"],
+)
+def test_engine_argument_errors(arguments, message, tmp_path, capsys):
+    argv = ["--model_name_or_path", "M", "--inputs", "x.png", "--output_dir", str(tmp_path / "out"), *arguments]
+    with pytest.raises(SystemExit) as exit_info:
+        load_script("predict").parse_args(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err

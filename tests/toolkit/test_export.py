@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from conftest import model_with_trained_statistics, tiny_config
 
-from ddrnet_toolkit.export.onnx import export_onnx, onnx_session
+from ddrnet_toolkit.export.onnx import export_onnx
+from ddrnet_toolkit.inference.engines import onnx_session
 
 
 def test_onnx_export_matches_onnxruntime_at_other_sizes(tmp_path):

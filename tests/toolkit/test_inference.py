@@ -121,3 +121,104 @@ def test_evaluation_scores_labels_at_the_images_own_size_that_is_not_a_multiple_
     # The stand-in sees normalized pixels: ImageNet normalization keeps channel 0 brighter left, channel 1 right.
     result = evaluate_split(LeftOrRight(), split, Accelerator(cpu=True), num_workers=0)
     assert result.metrics["mean_iou"] == 1.0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Engines: every engine computes the PyTorch model's logits (fp32 within the export's tolerance, int8 within the
+# label-disagreement bound its export was held to).
+
+ENGINE_SHAPES = [(1, 3, 64, 128), (2, 3, 96, 160)]
+
+
+def test_pytorch_engine_is_the_model(tiny_model_dir):
+    from ddrnet_toolkit.inference.engines import PyTorchEngine, load_engine
+    from ddrnet_toolkit.model_folder import load_trained_model
+
+    engine = load_engine(tiny_model_dir)
+    model = load_trained_model(tiny_model_dir)
+    assert isinstance(engine, PyTorchEngine) and engine.name == "pytorch"
+    pixel_values = torch.randn(ENGINE_SHAPES[1])
+    with torch.no_grad():
+        torch.testing.assert_close(engine(pixel_values), model(pixel_values).logits, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("export", "engine_name"),
+    [("onnx", "onnxruntime"), ("openvino", "openvino"), ("onnx", "openvino")],
+    ids=["onnxruntime", "openvino", "openvino-reads-onnx"],
+)
+def test_fp32_engines_compute_the_pytorch_logits(export, engine_name, exported_tiny_models, tiny_model_dir):
+    from conftest import FP32_TOLERANCE
+
+    from ddrnet_toolkit.inference.engines import load_engine
+    from ddrnet_toolkit.model_folder import load_trained_model
+
+    engine = load_engine(tiny_model_dir, exported_tiny_models[export], engine=engine_name if export == "onnx" else None)
+    assert engine.name == engine_name and engine.config.num_labels == 19
+    model = load_trained_model(tiny_model_dir)
+    torch.manual_seed(1)
+    for shape in ENGINE_SHAPES:  # other sizes and batches than the export's check: the axes are dynamic
+        pixel_values = torch.randn(shape)
+        with torch.no_grad():
+            expected = model(pixel_values).logits
+        actual = engine(pixel_values)
+        assert actual.shape == expected.shape and actual.dtype == torch.float32
+        torch.testing.assert_close(actual, expected, rtol=0, atol=FP32_TOLERANCE * expected.abs().max().item())
+
+
+@pytest.mark.parametrize("export", ["onnx-int8", "openvino-int8"])
+def test_int8_engines_keep_the_labels_within_the_guard(export, exported_tiny_models, tiny_model_dir, synthetic_root):
+    from conftest import TINY_INT8_BOUND
+
+    from ddrnet_toolkit.inference.engines import load_engine
+    from ddrnet_toolkit.inference.images import read_rgb_image
+    from ddrnet_toolkit.inference.segmentation import predict_classes
+
+    int8, fp32 = load_engine(tiny_model_dir, exported_tiny_models[export]), load_engine(tiny_model_dir)
+    images = np.stack([read_rgb_image(p) for p in sorted((synthetic_root / "leftImg8bit" / "val").glob("*/*.png"))])
+    predicted, expected = predict_classes(int8, images), predict_classes(fp32, images)
+    assert predicted.shape == expected.shape == images.shape[:3] and predicted.dtype == np.uint8
+    assert (predicted != expected).mean() <= TINY_INT8_BOUND
+
+
+def test_engines_run_on_cpu_whatever_the_input_device(exported_tiny_models, tiny_model_dir):
+    """Test-time augmentation and scoring take any engine: the logits come back where the pixels are."""
+    from ddrnet_toolkit.inference.engines import load_engine
+
+    engine = load_engine(tiny_model_dir, exported_tiny_models["openvino"])
+    pixel_values = torch.randn(1, 3, 64, 128)
+    probabilities = predict_probabilities(engine, pixel_values, scales=(0.5, 1.0), flip=True)
+    expected = predict_probabilities(load_engine(tiny_model_dir), pixel_values, scales=(0.5, 1.0), flip=True)
+    assert probabilities.device == pixel_values.device
+    torch.testing.assert_close(probabilities, expected, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("file_name", "engine_name", "message"),
+    [
+        ("model.bin", None, r"^exported model .*model\.bin: not an \.onnx file or an OpenVINO \.xml file"),
+        ("model.xml", "onnxruntime", r"^exported model .*model\.xml: onnxruntime cannot run a \.xml file$"),
+        ("missing.onnx", None, r"^exported model .*missing\.onnx: no such file$"),
+        ("damaged.onnx", None, r"^exported model .*damaged\.onnx: onnxruntime cannot load it"),
+        ("damaged.xml", None, r"^exported model .*damaged\.xml: openvino cannot load it"),
+    ],
+)
+def test_bad_exported_models_are_named(file_name, engine_name, message, tiny_model_dir, tmp_path):
+    from ddrnet_toolkit.inference.engines import load_engine
+
+    for name in ("model.bin", "model.xml", "damaged.onnx", "damaged.xml"):
+        (tmp_path / name).write_text("not a model\n")
+    with pytest.raises(UserInputError, match=message):
+        load_engine(tiny_model_dir, tmp_path / file_name, engine=engine_name)
+
+
+def test_export_of_another_model_is_refused(exported_tiny_models, tmp_path):
+    from conftest import tiny_config
+
+    from ddrnet_toolkit.inference.engines import load_engine
+    from modeling_ddrnet import DDRNetForSemanticSegmentation
+
+    torch.manual_seed(0)
+    DDRNetForSemanticSegmentation(tiny_config(num_labels=5)).save_pretrained(tmp_path / "five")
+    with pytest.raises(UserInputError, match=r"predicts 19 classes, the model in .*five 5: export this model again$"):
+        load_engine(tmp_path / "five", exported_tiny_models["openvino-int8"])
