@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         num_workers=args.num_workers,
         options=args.inference,
     )
+    if result.nonfinite_problem() is not None:
+        raise UserInputError(f"--model_name_or_path {args.model_name_or_path}: {result.nonfinite_problem()}")
     results = result.to_json(class_names(model.config))
     results.update(
         split=args.split,

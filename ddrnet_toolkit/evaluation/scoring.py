@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ..data.loaders import EvalDataset, PadToLargest
 from ..data.normalization import normalize_on_device
+from ..devices import pins_memory
 from ..inference.segmentation import InferenceOptions, predict_probabilities
 from .mean_iou.mean_iou import metrics_from_confusion_matrix
 
@@ -45,6 +46,18 @@ class EvaluationResult:
     metrics: dict
     # (image uint8 HWC, prediction HW, label HW) for the first few images of the main process.
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    # Images whose class probabilities held NaN or inf (their predictions, and so the scores, are wrong).
+    nonfinite_images: int = 0
+
+    def nonfinite_problem(self) -> str | None:
+        """What is wrong with scores computed from non-finite outputs, or None when every output was finite."""
+        if not self.nonfinite_images:
+            return None
+        return (
+            f"{self.nonfinite_images} evaluated image(s) got NaN or infinite class probabilities, so the scores are "
+            "wrong; under fp16 autocast this is float16 overflowing (activations above 65504): evaluate in fp32 or "
+            "bf16"
+        )
 
     def to_json(self, class_names: Sequence[str]) -> dict:
         """Plain-JSON results, per-class values keyed by class name (NaN becomes null)."""
@@ -78,7 +91,8 @@ def evaluate_split(
     channels_last: bool = False,
 ) -> EvaluationResult:
     """Score `model` (unwrapped, any mode: it is put in eval mode and restored) on a labelled split, with the
-    test-time augmentation of `options`."""
+    test-time augmentation of `options`, under the accelerator's autocast; images whose outputs are not finite
+    are counted (`EvaluationResult.nonfinite_images`)."""
     config = model.config
     options = asdict(options or InferenceOptions())
     num_labels, ignore_index = config.num_labels, config.semantic_loss_ignore_index
@@ -87,12 +101,13 @@ def evaluate_split(
         shard,
         batch_size=batch_size,
         num_workers=num_workers,
-        pin_memory=accelerator.device.type == "cuda",
+        pin_memory=pins_memory(accelerator.device),
         collate_fn=PadToLargest(ignore_index),
     )
     was_training = model.training
     model.eval()
     confusion = torch.zeros((num_labels + 1, num_labels + 1), dtype=torch.long, device=accelerator.device)
+    nonfinite = torch.zeros((), dtype=torch.long, device=accelerator.device)
     samples = []
     progress = tqdm(loader, desc="evaluating", disable=not accelerator.is_local_main_process, leave=False)
     for batch in progress:
@@ -102,10 +117,12 @@ def evaluate_split(
             probabilities = predict_probabilities(model, pixel_values, **options, align_corners=config.align_corners)
         predictions = probabilities.argmax(dim=1)
         confusion += confusion_matrix(predictions, labels, num_labels, ignore_index)
+        nonfinite += (~torch.isfinite(probabilities).flatten(1).all(dim=1)).sum()
         if accelerator.is_main_process and len(samples) < num_samples_to_keep:
             for image, prediction, label in zip(batch["pixel_values"], predictions, labels, strict=True):
                 if len(samples) < num_samples_to_keep:
                     samples.append((image.numpy(), prediction.byte().cpu().numpy(), label.byte().cpu().numpy()))
     model.train(was_training)
     confusion = accelerator.reduce(confusion, reduction="sum").cpu().numpy()
-    return EvaluationResult(confusion, metrics_from_confusion_matrix(confusion), samples)
+    nonfinite = int(accelerator.reduce(nonfinite, reduction="sum").item())
+    return EvaluationResult(confusion, metrics_from_confusion_matrix(confusion), samples, nonfinite)
