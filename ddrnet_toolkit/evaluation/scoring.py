@@ -54,9 +54,10 @@ class EvaluationResult:
         if not self.nonfinite_images:
             return None
         return (
-            f"{self.nonfinite_images} evaluated image(s) got NaN or infinite class probabilities, so the scores are "
-            "wrong; under fp16 autocast this is float16 overflowing (activations above 65504): evaluate in fp32 or "
-            "bf16"
+            f"{self.nonfinite_images} evaluated image(s) got NaN or infinite class probabilities, so the scores would "
+            "be wrong: the model's activations overflow (under fp16 autocast, float16's 65504; in any precision when "
+            "its BatchNorm statistics have not settled, a few steps into training); evaluate in fp32 or bf16, or a "
+            "model trained longer"
         )
 
     def to_json(self, class_names: Sequence[str]) -> dict:
