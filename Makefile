@@ -17,7 +17,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # The browser test's screenshot of the demo app lands here.
 export DDRNET_TEST_ARTIFACTS ?= $(abspath outputs/test-artifacts)
 
-.PHONY: install browser test lint wheel-check demo benchmark clean
+.PHONY: install browser test lint wheel-check demo benchmark gpu-check clean
 
 install: $(STAMP)
 
@@ -51,6 +51,13 @@ demo: install
 
 benchmark: install
 	$(BIN)/python scripts/benchmark.py --device auto
+
+# The GPU check (README, "GPU check"); QUICK=1 runs it at tiny sizes, GPU_CHECK_ARGS adds options. It does not
+# install anything: on a machine without .venv (a GPU machine with its own torch) it runs $(PYTHON) on this checkout.
+GPU_CHECK_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+gpu-check:
+	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(GPU_CHECK_PYTHON) scripts/gpu_check.py \
+		$(if $(QUICK),--quick) $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf outputs build .pytest_cache

@@ -42,8 +42,8 @@ echo "== a tiny train (the plus recipe, scaled down), eval and predict (console 
 "$py" scripts/make_synthetic_cityscapes.py --output_dir data --num_train 4 --num_val 2 --num_test 1 --height 64 \
     --width 128
 "$py" scripts/train.py --config configs/recipes/cityscapes-plus.yaml --warmup_steps 1 --data_dir data \
-    --output_dir run --max_train_steps 2 --per_device_train_batch_size 2 --crop_size 64 64 --base_size 128 \
-    --num_workers 0 --eval_steps 2 --ohem_min_kept 500 --report_to none
+    --output_dir run --max_train_steps 10 --per_device_train_batch_size 2 --crop_size 64 64 --base_size 128 \
+    --num_workers 0 --eval_steps 10 --ohem_min_kept 500 --report_to none
 test -f run/train_config.yaml
 ../venv/bin/ddrnet-eval --model_name_or_path run/best_model --data_dir data --output_file eval.json
 ../venv/bin/ddrnet-predict --model_name_or_path run/best_model --inputs data/leftImg8bit/val --output_dir predictions

@@ -1,4 +1,5 @@
-"""Choosing the device to run on: `auto` takes the GPU when there is one; a named device must exist here."""
+"""Choosing the device to run on (`auto` takes the GPU when there is one; a named device must exist here) and what
+the device decides: bfloat16 support, the mixed precision to train with, pinned host memory."""
 
 from __future__ import annotations
 
@@ -28,3 +29,26 @@ def resolve_device(name: str) -> torch.device:
     elif device.type not in ("cpu", "cuda", "mps"):
         raise UserInputError(f"{name}: unsupported device type (use {DEVICE_CHOICES})")
     return device
+
+
+def supports_bfloat16(device: torch.device) -> bool:
+    """Whether autocast can run bfloat16 here: GPUs from Ampere on (compute capability 8), every CPU (fast with
+    AVX-512 BF16 or AMX, emulated and slow otherwise)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu"
+
+
+def training_mixed_precision(device: torch.device, bfloat16: bool | None = None) -> str:
+    """The `--mixed_precision` to train with on `device` (whether it `supports_bfloat16` unless given): bf16 where
+    the GPU has it (float32's range, no loss scaling), fp16 on older GPUs, no on CPUs (mixed precision is not faster
+    there)."""
+    if device.type != "cuda":
+        return "no"
+    return "bf16" if (supports_bfloat16(device) if bfloat16 is None else bfloat16) else "fp16"
+
+
+def pins_memory(device: torch.device) -> bool:
+    """Whether data loaders should page-lock their batches: copies to a CUDA GPU then run asynchronously beside
+    the compute; elsewhere pinning costs time for nothing."""
+    return device.type == "cuda"

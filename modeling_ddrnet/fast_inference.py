@@ -47,9 +47,11 @@ def prepare_for_inference(
     channels_last: bool = True,
     compile: bool = False,
     inplace: bool = False,
+    compile_backend: str = "inductor",
 ) -> DDRNetForSemanticSegmentation:
     """An eval-mode copy of `model` with BatchNorm folded, the auxiliary head dropped, NHWC weights and,
-    optionally, `torch.compile` applied. Feed it `channels_last` inputs for the full benefit."""
+    optionally, `torch.compile` applied (with `compile_backend`). Feed it `channels_last` inputs for the full
+    benefit."""
     model = model if inplace else copy.deepcopy(model)
     model.eval()
     model.aux_head = None
@@ -57,7 +59,9 @@ def prepare_for_inference(
     fold_batch_norms(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    if compile:
+    if compile and compile_backend == "inductor":
         # Freezing turns the (now constant) weights into constants that inductor can prepack and fuse.
         model = torch.compile(model, options={"freezing": True})
+    elif compile:
+        model = torch.compile(model, backend=compile_backend)
     return model

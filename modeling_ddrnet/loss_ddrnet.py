@@ -24,6 +24,9 @@ class ClassWeights:
     def on(self, reference: torch.Tensor) -> torch.Tensor | None:
         if self.values is None:
             return None
+        if torch.compiler.is_compiling():
+            # A constant of the graph: filling the cache while tracing would recompile the graph on the next call.
+            return torch.tensor(self.values, device=reference.device, dtype=reference.dtype)
         key = (reference.device, reference.dtype)
         if key not in self._tensors:
             self._tensors[key] = torch.tensor(self.values, device=reference.device, dtype=reference.dtype)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from ddrnet_toolkit.devices import training_mixed_precision
+
 SCRIPTS = Path(__file__).resolve().parent
 CONFIGS = SCRIPTS.parent / "configs" / "accelerate"
 
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if custom:
         train += ["--class_weights", "auto", "--ohem_min_kept", str(args.batch_size * crop * crop // 4)]
     if use_gpu:
-        train += ["--mixed_precision", "bf16" if torch.cuda.is_bf16_supported() else "fp16", "--channels_last"]
+        train += ["--mixed_precision", training_mixed_precision(torch.device("cuda")), "--channels_last"]
     run(f"Train {args.variant} ({'GPU' if use_gpu else 'CPU'})", [*train, *train_extra])
 
     best = str(model_dir / "best_model")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -99,16 +101,18 @@ def load_script(name: str):
     return importlib.import_module(f"ddrnet_toolkit.commands.{name}")
 
 
-def run_script(script: str, *args: str, config: str | None = None, timeout: int = 600):
-    """Run scripts/<script> in a subprocess, through `accelerate launch` when `config` names an accelerate config."""
-    import subprocess
-
+def run_script(
+    script: str, *args: str, config: str | None = None, launch_args: tuple[str, ...] = (), timeout: int = 600
+):
+    """Run scripts/<script> in a subprocess, through `accelerate launch` (with `launch_args`, e.g. its own
+    `--mixed_precision`) when `config` names an accelerate config."""
     path = str(REPO_ROOT / "scripts" / script)
     if config is None:
         command = [sys.executable, path, *args]
     else:
         config_file = str(REPO_ROOT / "configs" / "accelerate" / config)
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config_file, path, *args]
+        launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config_file, *launch_args]
+        command = [*launch, path, *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO_ROOT)
 
@@ -193,3 +197,42 @@ def exported_tiny_models(tiny_model_dir, synthetic_root, cache_dir, tmp_path_fac
         report = export_checked(model, folder / name, target=target, **check, int8=calibration)
         paths[target], paths[f"{target}-int8"] = report.path, report.int8_path
     return paths
+
+
+TRAIN_SCRIPT = REPO_ROOT / "scripts" / "train.py"
+
+
+def train_command(synthetic_root, model_dir, output_dir, *extra) -> list[str]:
+    """scripts/train.py on `synthetic_root` at the tiny sizes, without trackers or evaluation."""
+    args = ["--model_name_or_path", str(model_dir), "--data_dir", str(synthetic_root), "--output_dir", str(output_dir)]
+    args += ["--cache_dir", str(output_dir.parent / "cache"), "--report_to", "none", "--eval_split", "none"]
+    return [sys.executable, str(TRAIN_SCRIPT), *args, *TINY_TRAINING_ARGS, *extra]
+
+
+class Run:
+    """A training process in its own session, its output in a file that can be read while it runs."""
+
+    def __init__(self, command: list[str], log_path):
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+        self.log_path = log_path
+        with open(log_path, "w") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
+            )
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_for(self, condition, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert self.process.poll() is None, f"the run ended early: {self.output()[-3000:]}"
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.005)
+
+    def signal(self, number: int) -> None:
+        os.killpg(self.process.pid, number)
+
+    def finish(self) -> tuple[int, str]:
+        self.process.wait(timeout=300)
+        return self.process.returncode, self.output()

@@ -35,6 +35,7 @@ INFERENCE_MODES = (
     "fast_path",
     "fast_path_amp",
     "fast_path_compile",
+    "fast_path_amp_compile",
 )
 TRAINING_MODES = ("fp32", "amp", "channels_last", "channels_last_amp")
 
@@ -44,23 +45,34 @@ def build_model(variant: str, device: torch.device, training: bool) -> DDRNetFor
     return DDRNetForSemanticSegmentation(config).to(device).train(training)
 
 
-def inference_step(model, mode: str, device: torch.device, batch: int, height: int, width: int) -> Callable:
-    """A closure running one forward pass of `mode`, logits upsampled to the input size as in the paper."""
+def inference_step(
+    model,
+    mode: str,
+    device: torch.device,
+    batch: int,
+    height: int,
+    width: int,
+    dtype: torch.dtype | None = None,
+    compile_backend: str = "inductor",
+) -> Callable:
+    """A closure running one forward pass of `mode`, logits upsampled to the input size as in the paper; `amp`
+    modes autocast to `dtype` (default `amp_dtype`), `compile` modes compile with `compile_backend`."""
     channels_last = "channels_last" in mode or mode.startswith("fast_path")
-    use_amp = mode.endswith("amp")
+    use_amp = "amp" in mode
     if mode.startswith("fast_path"):
-        model = prepare_for_inference(model, channels_last=True, compile=mode.endswith("compile"))
+        compile = mode.endswith("compile")
+        model = prepare_for_inference(model, channels_last=True, compile=compile, compile_backend=compile_backend)
     elif channels_last:
         model = model.to(memory_format=torch.channels_last)
     if mode == "compile":
-        model = torch.compile(model)
+        model = torch.compile(model, backend=compile_backend)
     pixel_values = torch.randn(batch, 3, height, width, device=device)
     if channels_last:
         pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def step():
-        with autocast(device, use_amp):
+        with autocast(device, use_amp, dtype):
             logits = model(pixel_values).logits
             return F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
 
@@ -136,21 +148,46 @@ def variant_name(config: DDRNetConfig) -> str:
     return "custom"
 
 
-def training_step(variant: str, mode: str, device: torch.device, batch: int, crop: int) -> Callable:
-    """A closure running one full training step: forward with the OHEM loss (main + aux), backward, SGD step."""
-    model = build_model(variant, device, training=True)
+def training_step(
+    variant: str,
+    mode: str,
+    device: torch.device,
+    batch: int,
+    crop: int,
+    dtype: torch.dtype | None = None,
+    compile_backend: str | None = None,
+) -> Callable:
+    """A closure running one full training step on a fixed random batch of `batch`x3x`crop`x`crop` (see
+    `batch_training_step`)."""
+    step = batch_training_step(build_model(variant, device, training=True), mode, device, dtype, compile_backend)
+    pixel_values = torch.randn(batch, 3, crop, crop, device=device)
+    if "channels_last" in mode:
+        pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
+    labels = torch.randint(0, 19, (batch, crop, crop), device=device)
+    return lambda: step(pixel_values, labels)
+
+
+def batch_training_step(
+    model: DDRNetForSemanticSegmentation,
+    mode: str,
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+    compile_backend: str | None = None,
+) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    """`step(pixel_values, labels)`: one full training step of `model` (in training mode) on a batch, forward with
+    the OHEM loss (main + aux), backward, SGD step. `amp` modes autocast to `dtype` (default `amp_dtype`; float16
+    scales the loss), `channels_last` modes use the NHWC layout, `compile_backend` compiles the model."""
     channels_last, use_amp = "channels_last" in mode, mode.endswith("amp")
+    dtype = dtype or amp_dtype(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, fused=True)
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype(device) == torch.float16)
-    pixel_values = torch.randn(batch, 3, crop, crop, device=device)
-    if channels_last:
-        pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
-    labels = torch.randint(0, 19, (batch, crop, crop), device=device)
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and dtype == torch.float16)
+    if compile_backend is not None:
+        model = torch.compile(model, backend=compile_backend)
 
-    def step():
-        with autocast(device, use_amp):
+    def step(pixel_values: torch.Tensor, labels: torch.Tensor) -> None:
+        with autocast(device, use_amp, dtype):
             loss = model(pixel_values, labels=labels).loss
         scaler.scale(loss).backward()
         scaler.step(optimizer)

@@ -54,10 +54,19 @@ def amp_dtype(device: torch.device) -> torch.dtype:
     return torch.float16 if device.type == "cuda" else torch.bfloat16
 
 
-def autocast(device: torch.device, enabled: bool):
+def autocast(device: torch.device, enabled: bool, dtype: torch.dtype | None = None):
+    """Autocast to `dtype` (default `amp_dtype`) when `enabled`."""
     if not enabled:
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=amp_dtype(device))
+    return torch.autocast(device_type=device.type, dtype=dtype or amp_dtype(device))
+
+
+def enable_cudnn_autotuning(device: torch.device) -> bool:
+    """On a CUDA device, let cuDNN time its convolution algorithms for each new input shape and keep the fastest
+    (`torch.backends.cudnn.benchmark`), as every speed measurement here runs fixed shapes; returns whether it is on."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return bool(torch.backends.cudnn.benchmark)
 
 
 def mode_label(mode: str, device: torch.device) -> str:

@@ -47,7 +47,7 @@ from ..benchmarking.models import (
     variant_name,
 )
 from ..benchmarking.prediction import measure_prediction
-from ..benchmarking.timing import add_speedups, as_dicts, markdown_table
+from ..benchmarking.timing import add_speedups, as_dicts, enable_cudnn_autotuning, markdown_table
 from ..data.selection import load_dataset
 from ..errors import UserInputError
 from ..export.int8 import CalibrationImages, spread_indices
@@ -173,8 +173,8 @@ def measure_trained_int8(args: argparse.Namespace) -> tuple[list, dict]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = args.device
+    autotuned = enable_cudnn_autotuning(device)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
         device_name = torch.cuda.get_device_name(device)
     else:
         device_name = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
@@ -206,8 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     add_speedups(rows)
 
     header = (
-        f"Benchmark {time.strftime('%Y-%m-%d')}, {device_name}, torch {torch.__version__}, "
-        f"cudnn.benchmark={device.type == 'cuda'}"
+        f"Benchmark {time.strftime('%Y-%m-%d')}, {device_name}, torch {torch.__version__}, cudnn.benchmark={autotuned}"
     )
     table = markdown_table(rows)
     if int8 is not None:

@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         options=args.inference,
         num_samples_to_keep=args.num_pictures if pictures_dir is not None else 0,
     )
+    if result.nonfinite_problem() is not None:
+        raise UserInputError(f"--model_name_or_path {args.model_name_or_path}: {result.nonfinite_problem()}")
     results = result.to_json(class_names(engine.config))
     results.update(
         split=args.split,

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 from pathlib import Path
 
 import torch
@@ -35,7 +34,8 @@ from modeling_ddrnet import VARIANTS
 from modeling_ddrnet.configuration_ddrnet import NAMED_CLASS_WEIGHTS
 
 from ..data.augmentation import TrainAugmentation
-from ..data.loaders import train_dataloader
+from ..data.loaders import default_num_workers, train_dataloader
+from ..devices import pins_memory
 from ..training.accelerator import (
     check_distributed_setup,
     check_replicas_identical,
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--crop_size", type=int, nargs=2, default=[1024, 1024], metavar=("H", "W"))
     data.add_argument("--base_size", type=int, default=2048, help="Long side before random scaling.")
     data.add_argument("--scale_range", type=float, nargs=2, default=[0.5, 2.0], metavar=("MIN", "MAX"))
-    data.add_argument("--num_workers", type=int, default=min(8, os.cpu_count() or 1), help="DataLoader workers.")
+    data.add_argument("--num_workers", type=int, default=default_num_workers(), help="DataLoader workers.")
 
     optim = parser.add_argument_group("optimization")
     optim.add_argument("--num_train_epochs", type=int, default=484)
@@ -139,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     speed = parser.add_argument_group("speed")
     speed.add_argument("--channels_last", action="store_true", help="NHWC memory format (faster with AMP on GPUs).")
     speed.add_argument("--compile", action="store_true", help="torch.compile the model.")
+    speed.add_argument(
+        "--compile_backend",
+        default="inductor",
+        help="torch.compile backend (default inductor; eager and aot_eager trace the model without generating code, "
+        "which starts much faster on a CPU).",
+    )
     speed.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default=None, help="Overrides accelerate.")
 
     run = parser.add_argument_group("run")
@@ -184,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset = dataset_from_arguments(args)
     train_split, eval_split = splits_from_arguments(args, dataset)
     augmentation = train_augmentation(args, dataset.label_space.ignore_index)
-    pin_memory = accelerator.device.type == "cuda"
+    pin_memory = pins_memory(accelerator.device)
     batch_size, accumulation = args.per_device_train_batch_size, args.gradient_accumulation_steps
     train_loader = train_dataloader(train_split, augmentation, batch_size, args.num_workers, args.seed, pin_memory)
 
@@ -195,13 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
     if args.compile:
-        model = torch.compile(model)
+        model = torch.compile(model, backend=args.compile_backend)
     plan = training_plan(args, len(train_loader))
     scheduler = poly_scheduler(
         optimizer, plan.max_train_steps, args.poly_power, args.warmup_steps, args.warmup_start_factor
     )
     accelerator.register_for_checkpointing(scheduler)
-    unwrapped = accelerator.unwrap_model(model)
+    unwrapped = accelerator.unwrap_model(model, keep_torch_compile=False)  # evaluated and saved uncompiled
     average = WeightAverage(unwrapped, args.ema_decay) if args.ema_decay > 0 else None
     if average is not None:
         accelerator.register_for_checkpointing(average)
@@ -227,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         start_tracking(accelerator, args, output_dir, effective_batch)
 
     # Training loop.
-    guard = NonFiniteGuard(accelerator, optimizer, args.max_nonfinite_steps)
+    guard = NonFiniteGuard(accelerator, optimizer, args.max_nonfinite_steps, skipped_before=state.skipped_steps)
     losses = LossMeter(accelerator, effective_batch, state.global_step)
     preemption = Preemption(accelerator)
     quiet = already_finished or not accelerator.is_local_main_process
@@ -250,13 +256,17 @@ def main(argv: list[str] | None = None) -> int:
 
             step = state.global_step
             if plan.is_logging_step(step):  # the only host synchronization of the loop
-                log_training_step(accelerator, losses, scheduler, progress, step, plan.max_train_steps, epoch)
+                state.skipped_steps = guard.skipped_steps()
+                log_training_step(
+                    accelerator, losses, scheduler, progress, step, plan.max_train_steps, epoch, state.skipped_steps
+                )
                 guard.raise_if_diverged(step)
             if evaluation and plan.is_eval_step(step):
                 evaluation(published, accelerator, state)
             stopping = preemption.should_stop(at_sync_point=plan.is_logging_step(step))
             if plan.is_checkpoint_step(step) or stopping:
                 guard.raise_if_diverged(step)
+                state.skipped_steps = guard.skipped_steps()
                 save_checkpoint(accelerator, checkpoints_dir, state, args.checkpoints_total_limit)
             if stopping or plan.is_finished(step):
                 break
@@ -433,6 +443,12 @@ def check_training_arguments(args: argparse.Namespace, parser: argparse.Argument
             parser.error(f"--{name} must be in [{low:g}, {high:g}{']' if closed else ')'}, got {value}")
     if not (math.isfinite(args.head_lr_multiplier) and args.head_lr_multiplier > 0):
         parser.error(f"--head_lr_multiplier must be a positive number, got {args.head_lr_multiplier}")
+    if args.compile_backend != "inductor":
+        if not args.compile:
+            parser.error(f"--compile_backend {args.compile_backend} applies with --compile only")
+        backends = torch._dynamo.list_backends(exclude_tags=())
+        if args.compile_backend not in backends:
+            parser.error(f"--compile_backend must be one of {', '.join(backends)}, got {args.compile_backend}")
 
 
 cli = entry_point(main)

@@ -7,6 +7,7 @@ resumed run repeats it exactly.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import datasets
@@ -108,6 +109,11 @@ class EpochShuffleSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_samples)
         yield from (self.epoch * self.num_samples + order).tolist()
+
+
+def default_num_workers() -> int:
+    """train.py's DataLoader workers: one per CPU core, at most 8 (the augmentation of 8 images per GPU step)."""
+    return min(8, os.cpu_count() or 1)
 
 
 def train_dataloader(

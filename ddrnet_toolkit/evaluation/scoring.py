@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ..data.loaders import EvalDataset, PadToLargest
 from ..data.normalization import normalize_on_device
+from ..devices import pins_memory
 from ..inference.engines import Engine
 from ..inference.segmentation import InferenceOptions, predict_probabilities
 from .mean_iou.mean_iou import metrics_from_confusion_matrix
@@ -46,6 +47,19 @@ class EvaluationResult:
     metrics: dict
     # (image uint8 HWC, prediction HW, label HW) for the first few images of the main process.
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    # Images whose class probabilities held NaN or inf (their predictions, and so the scores, are wrong).
+    nonfinite_images: int = 0
+
+    def nonfinite_problem(self) -> str | None:
+        """What is wrong with scores computed from non-finite outputs, or None when every output was finite."""
+        if not self.nonfinite_images:
+            return None
+        return (
+            f"{self.nonfinite_images} evaluated image(s) got NaN or infinite class probabilities, so the scores would "
+            "be wrong: the model's activations overflow (under fp16 autocast, float16's 65504; in any precision when "
+            "its BatchNorm statistics have not settled, a few steps into training); evaluate in fp32 or bf16, or a "
+            "model trained longer"
+        )
 
     def to_json(self, class_names: Sequence[str]) -> dict:
         """Plain-JSON results, per-class values keyed by class name (NaN becomes null)."""
@@ -78,8 +92,9 @@ def evaluate_split(
     num_samples_to_keep: int = 0,
     channels_last: bool = False,
 ) -> EvaluationResult:
-    """Score `model` on a labelled split, with the test-time augmentation of `options`: a module (unwrapped, any
-    mode: it is put in eval mode and restored) or an engine of `inference.engines`."""
+    """Score `model` on a labelled split, with the test-time augmentation of `options`, under the accelerator's
+    autocast: a module (unwrapped, any mode: it is put in eval mode and restored) or an engine of
+    `inference.engines`. Images whose outputs are not finite are counted (`EvaluationResult.nonfinite_images`)."""
     config = model.config
     options = asdict(options or InferenceOptions())
     num_labels, ignore_index = config.num_labels, config.semantic_loss_ignore_index
@@ -88,7 +103,7 @@ def evaluate_split(
         shard,
         batch_size=batch_size,
         num_workers=num_workers,
-        pin_memory=accelerator.device.type == "cuda",
+        pin_memory=pins_memory(accelerator.device),
         collate_fn=PadToLargest(ignore_index),
     )
     module = model if isinstance(model, torch.nn.Module) else None
@@ -96,6 +111,7 @@ def evaluate_split(
     if module is not None:
         module.eval()
     confusion = torch.zeros((num_labels + 1, num_labels + 1), dtype=torch.long, device=accelerator.device)
+    nonfinite = torch.zeros((), dtype=torch.long, device=accelerator.device)
     samples = []
     progress = tqdm(loader, desc="evaluating", disable=not accelerator.is_local_main_process, leave=False)
     for batch in progress:
@@ -105,6 +121,7 @@ def evaluate_split(
             probabilities = predict_probabilities(model, pixel_values, **options, align_corners=config.align_corners)
         predictions = probabilities.argmax(dim=1)
         confusion += confusion_matrix(predictions, labels, num_labels, ignore_index)
+        nonfinite += (~torch.isfinite(probabilities).flatten(1).all(dim=1)).sum()
         if accelerator.is_main_process and len(samples) < num_samples_to_keep:
             for image, prediction, label in zip(batch["pixel_values"], predictions, labels, strict=True):
                 if len(samples) < num_samples_to_keep:
@@ -112,4 +129,5 @@ def evaluate_split(
     if module is not None:
         module.train(was_training)
     confusion = accelerator.reduce(confusion, reduction="sum").cpu().numpy()
-    return EvaluationResult(confusion, metrics_from_confusion_matrix(confusion), samples)
+    nonfinite = int(accelerator.reduce(nonfinite, reduction="sum").item())
+    return EvaluationResult(confusion, metrics_from_confusion_matrix(confusion), samples, nonfinite)

@@ -16,12 +16,26 @@ logger = get_logger(__name__)
 
 
 def make_accelerator(**kwargs) -> Accelerator:
-    """An `Accelerator` that runs a multi-process launch on the CPU over gloo when no GPU is visible.
+    """An `Accelerator` that runs a multi-process launch on the CPU over gloo when no GPU is visible, and runs fp16 on
+    a CPU as it does on a GPU.
 
-    (accelerate otherwise treats each process of a torchrun-style launch without GPUs as a separate run.)
+    (accelerate otherwise treats each process of a torchrun-style launch without GPUs as a separate run, and on a
+    CPU leaves fp16 off while reporting it on: the run would train in fp32.)
     """
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return Accelerator(cpu=distributed and not torch.cuda.is_available(), **kwargs)
+    accelerator = Accelerator(cpu=distributed and not torch.cuda.is_available(), **kwargs)
+    if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu" and not accelerator.native_amp:
+        enable_cpu_float16(accelerator)
+    return accelerator
+
+
+def enable_cpu_float16(accelerator: Accelerator) -> None:
+    """float16 autocast and a gradient scaler on the CPU, what accelerate sets up for fp16 on a GPU: models prepared
+    afterwards run under autocast, `backward` scales the loss, prepared optimizers step through the scaler, and
+    `save_state`/`load_state` keep its state. The scaler takes accelerate's `GradScalerKwargs` when given."""
+    options = accelerator.scaler_handler.to_kwargs() if accelerator.scaler_handler is not None else {}
+    accelerator.native_amp = True
+    accelerator.scaler = torch.amp.GradScaler("cpu", **options)
 
 
 def check_distributed_setup(accelerator: Accelerator, per_device_batch_size: int) -> None:
@@ -46,6 +60,7 @@ def prepare_model_layout(model: torch.nn.Module, accelerator: Accelerator, chann
     """SyncBatchNorm on several GPUs, and the channels_last memory format when asked for."""
     if uses_sync_batch_norm(accelerator):
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        logger.info(f"BatchNorm synchronized across the {accelerator.num_processes} GPUs (SyncBatchNorm)")
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model

@@ -30,8 +30,8 @@ RUN_SHAPE_FIELDS = ("per_device_train_batch_size", "num_processes", "gradient_ac
 
 @dataclass
 class TrainerState:
-    """What a checkpoint holds beside accelerate's states: where the run is, its best score so far, and the batch
-    layout and network shape it was trained with (checked when resuming)."""
+    """What a checkpoint holds beside accelerate's states: where the run is, its best score so far, the steps it
+    skipped, and the batch layout and network shape it was trained with (checked when resuming)."""
 
     global_step: int = 0
     best_mean_iou: float = -1.0
@@ -41,6 +41,7 @@ class TrainerState:
     gradient_accumulation_steps: int | None = None
     architecture: dict = field(default_factory=dict)
     ema_decay: float = 0.0  # 0: no average of the weights
+    skipped_steps: int = 0  # optimizer steps skipped for non-finite gradients (NonFiniteGuard)
 
     def save(self, checkpoint: Path) -> None:
         (checkpoint / TRAINER_STATE).write_text(json_text(asdict(self)))
@@ -178,7 +179,12 @@ def load_checkpoint(accelerator: Accelerator, checkpoint: Path, expected: Traine
             f"; resume from the previous complete one with --resume_from_checkpoint {earlier[-1]}" if earlier else ""
         )
         raise UserInputError(f"checkpoint {checkpoint} cannot be loaded: {first_line(error)}{offer}") from error
-    return replace(expected, global_step=stored.global_step, best_mean_iou=stored.best_mean_iou)
+    return replace(
+        expected,
+        global_step=stored.global_step,
+        best_mean_iou=stored.best_mean_iou,
+        skipped_steps=stored.skipped_steps,
+    )
 
 
 def start_or_resume(

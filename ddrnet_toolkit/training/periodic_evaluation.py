@@ -67,6 +67,9 @@ class PeriodicEvaluation:
             channels_last=self.channels_last,
         )
         results = {**result.to_json(class_names(model.config)), "step": state.global_step, "split": self.split_name}
+        if result.nonfinite_problem() is not None:
+            logger.warning(f"step {state.global_step}: {result.nonfinite_problem()}")
+            results["nonfinite_images"] = result.nonfinite_images
         results["dataset"] = self.dataset_name
         metrics = {f"eval/{k}": results[k] for k in ("mean_iou", "mean_accuracy", "overall_accuracy")}
         metrics.update({f"eval_iou/{name}": value for name, value in results["per_category_iou"].items()})

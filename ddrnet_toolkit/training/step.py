@@ -23,6 +23,7 @@ def train_on_batch(
     pixel_values, labels = normalize_on_device(batch, channels_last)
     with accelerator.accumulate(model):
         outputs = model(pixel_values=pixel_values, labels=labels)
+        guard.note_loss(outputs.loss)
         accelerator.backward(outputs.loss)
         if accelerator.sync_gradients:
             guard.check_gradients(model)

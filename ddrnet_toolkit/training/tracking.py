@@ -4,6 +4,7 @@ their predicted and true masks, to the trackers (TensorBoard), the progress bar 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -60,10 +61,12 @@ def log_training_step(
     step: int,
     max_train_steps: int,
     epoch: int,
+    skipped_steps: int = 0,
 ) -> None:
-    """Losses, learning rate(s) and speed since the last logging step, to the trackers, the progress bar and the log."""
+    """Losses, learning rate(s), speed since the last logging step and the steps skipped so far (non-finite
+    gradients, see `NonFiniteGuard`), to the trackers, the progress bar and the log."""
     learning_rates = scheduler.get_last_lr()
-    logs = {**losses.read(step), "learning_rate": learning_rates[0]}
+    logs = {**losses.read(step), "learning_rate": learning_rates[0], "skipped_steps": skipped_steps}
     if len(learning_rates) > 1:
         logs["learning_rate_heads"] = learning_rates[1]
     accelerator.log({f"train/{k}": v for k, v in logs.items()}, step=step)
@@ -71,4 +74,18 @@ def log_training_step(
     logger.info(
         f"step {step}/{max_train_steps} epoch {epoch} loss {logs['loss']:.4f} (main {logs['main_loss']:.4f}) "
         f"lr {logs['learning_rate']:.6f} {logs['images_per_second']:.1f} images/s"
+        + (f", {skipped_steps} step(s) skipped so far" if skipped_steps else "")
     )
+
+
+def read_logged_scalars(log_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """The scalars a run logged to TensorBoard under `log_dir`: tag -> `(step, value)` pairs in step order."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    scalars: dict[str, list[tuple[int, float]]] = {}
+    for events in sorted(Path(log_dir).rglob("events.out.tfevents.*")):
+        accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        for tag in accumulator.Tags()["scalars"]:
+            scalars.setdefault(tag, []).extend((event.step, event.value) for event in accumulator.Scalars(tag))
+    return {tag: sorted(values) for tag, values in scalars.items()}

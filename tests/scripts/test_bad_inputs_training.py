@@ -250,6 +250,20 @@ CASES = [
     Case("workers-negative", "train", [*TRAIN_BASE, "--num_workers", "-2"], 2, "--num_workers must be >= 0"),
     Case("unknown-variant", "train", [*TRAIN_BASE, "--variant", "ddrnet-50"], 2, "invalid choice: 'ddrnet-50'"),
     Case(
+        "compile-backend-unknown",
+        "train",
+        [*TRAIN_BASE, "--compile", "--compile_backend", "inductr"],
+        2,
+        "--compile_backend must be one of aot_eager",
+    ),
+    Case(
+        "compile-backend-without-compile",
+        "train",
+        [*TRAIN_BASE, "--compile_backend", "eager"],
+        2,
+        "--compile_backend eager applies with --compile only",
+    ),
+    Case(
         "resume-and-overwrite",
         "train",
         [*TRAIN_BASE, "--resume_from_checkpoint", "latest", "--overwrite_output_dir"],

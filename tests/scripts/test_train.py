@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 
 import evaluate
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, TINY_TRAINING_ARGS, load_script, run_script, tiny_config
+from conftest import REPO_ROOT, TINY_TRAINING_ARGS, Run, load_script, run_script, tiny_config, train_command
 from safetensors.torch import load_file
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -214,44 +210,6 @@ def test_resume_with_the_average_of_the_weights_is_bit_exact(plus_run, synthetic
     result = run_script("train.py", *args, "latest", *PLUS_OVERRIDES, "--ema_decay", "0.5")
     assert result.returncode == 1
     assert "was trained with --ema_decay 0.9, this run has 0.5" in result.stderr.strip().splitlines()[-1]
-
-
-TRAIN_SCRIPT = REPO_ROOT / "scripts" / "train.py"
-
-
-def train_command(synthetic_root, model_dir, output_dir, *extra) -> list[str]:
-    args = ["--model_name_or_path", str(model_dir), "--data_dir", str(synthetic_root), "--output_dir", str(output_dir)]
-    args += ["--cache_dir", str(output_dir.parent / "cache"), "--report_to", "none", "--eval_split", "none"]
-    return [sys.executable, str(TRAIN_SCRIPT), *args, *TINY_TRAINING_ARGS, *extra]
-
-
-class Run:
-    """A training process in its own session, its output in a file that can be read while it runs."""
-
-    def __init__(self, command: list[str], log_path):
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-        self.log_path = log_path
-        with open(log_path, "w") as log:
-            self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
-            )
-
-    def output(self) -> str:
-        return self.log_path.read_text()
-
-    def wait_for(self, condition, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert self.process.poll() is None, f"the run ended early: {self.output()[-3000:]}"
-            assert time.monotonic() < deadline, "timed out"
-            time.sleep(0.005)
-
-    def signal(self, number: int) -> None:
-        os.killpg(self.process.pid, number)
-
-    def finish(self) -> tuple[int, str]:
-        self.process.wait(timeout=300)
-        return self.process.returncode, self.output()
 
 
 @pytest.mark.slow

@@ -7,15 +7,16 @@ import argparse
 import math
 import os
 from types import SimpleNamespace
+from unittest.mock import patch
 
 import pytest
 import torch
 import yaml
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from conftest import REPO_ROOT, load_script, tiny_config
 
 from ddrnet_toolkit.errors import UserInputError
-from ddrnet_toolkit.training.accelerator import check_distributed_setup
+from ddrnet_toolkit.training.accelerator import check_distributed_setup, prepare_model_layout
 from ddrnet_toolkit.training.checkpointing import find_latest_checkpoint, resolve_checkpoint
 from ddrnet_toolkit.training.guards import NonFiniteGuard, TrainingDiverged
 from ddrnet_toolkit.training.optimization import head_parameters, poly_schedule, sgd_with_momentum_buffers
@@ -67,6 +68,90 @@ def test_nonfinite_steps_are_skipped_on_the_device_and_then_stop_the_run():
         step(finite=False)
     with pytest.raises(TrainingDiverged, match="3 consecutive steps had non-finite"):
         guard.raise_if_diverged(step=6)
+
+
+class InjectedScaler:
+    """The part of a gradient scaler the guard reads: its current scale, on the device."""
+
+    def __init__(self, scale: float):
+        self.scale = torch.tensor(scale)
+
+    def _get_scale_async(self) -> torch.Tensor:
+        return self.scale
+
+    def get_scale(self) -> float:
+        return float(self.scale)
+
+
+def fp16_guard(scale: float, max_consecutive: int) -> tuple[NonFiniteGuard, InjectedScaler, torch.nn.Module]:
+    """A guard as train.py builds it under fp16 (the scaler skips the steps; the guard counts), the decision of
+    whether the scale still calibrates injected through the scaler's scale."""
+    scaler = InjectedScaler(scale)
+    accelerator = SimpleNamespace(scaler=scaler, device=torch.device("cpu"), reduce=lambda tensor, reduction: tensor)
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return NonFiniteGuard(accelerator, optimizer, max_consecutive), scaler, model
+
+
+def fp16_step(guard: NonFiniteGuard, model: torch.nn.Module, loss: float, gradients_finite: bool) -> None:
+    guard.note_loss(torch.tensor(loss))
+    for parameter in model.parameters():
+        parameter.grad = torch.ones_like(parameter) * (1.0 if gradients_finite else float("inf"))
+    guard.check_gradients(model)
+
+
+def test_fp16_calibration_skips_are_counted_but_never_stop_a_run():
+    guard, scaler, model = fp16_guard(scale=2.0**16, max_consecutive=1)
+    for _ in range(5):  # overflowing scaled gradients of finite losses: the scaler halves its scale each time
+        fp16_step(guard, model, loss=2.5, gradients_finite=False)
+        scaler.scale /= 2
+    guard.raise_if_diverged(step=5)
+    assert guard.skipped_steps() == 5
+    # A non-finite loss counts, and the calibration steps around it neither end nor extend its streak.
+    guard, scaler, model = fp16_guard(scale=2.0**16, max_consecutive=2)
+    fp16_step(guard, model, loss=float("nan"), gradients_finite=False)
+    fp16_step(guard, model, loss=2.5, gradients_finite=False)
+    guard.raise_if_diverged(step=2)
+    fp16_step(guard, model, loss=float("inf"), gradients_finite=False)
+    with pytest.raises(TrainingDiverged, match="2 consecutive steps"):
+        guard.raise_if_diverged(step=3)
+    assert guard.skipped_steps() == 3
+
+
+def test_fp16_overflows_at_a_scale_of_one_or_less_count_and_a_finite_step_ends_a_streak():
+    guard, _, model = fp16_guard(scale=1.0, max_consecutive=2)
+    fp16_step(guard, model, loss=2.5, gradients_finite=False)
+    fp16_step(guard, model, loss=2.5, gradients_finite=True)
+    fp16_step(guard, model, loss=2.5, gradients_finite=False)
+    guard.raise_if_diverged(step=3)  # 1 in a row
+    fp16_step(guard, model, loss=2.5, gradients_finite=False)
+    with pytest.raises(TrainingDiverged, match="2 consecutive steps"):
+        guard.raise_if_diverged(step=4)
+
+
+def test_a_resumed_guard_continues_the_count_of_skipped_steps():
+    accelerator = SimpleNamespace(scaler=None, device=torch.device("cpu"), reduce=lambda tensor, reduction: tensor)
+    model = torch.nn.Linear(2, 2)
+    guard = NonFiniteGuard(accelerator, torch.optim.SGD(model.parameters(), lr=0.1), 3, skipped_before=4)
+    fp16_step(guard, model, loss=1.0, gradients_finite=False)
+    assert guard.skipped_steps() == 5
+
+
+def test_several_gpus_synchronize_batch_norm_and_allow_a_batch_of_one():
+    PartialState(cpu=True)  # accelerate's logging needs its state, as in a run
+    accelerator = SimpleNamespace(device=torch.device("cuda", 0), num_processes=2, local_process_index=0)
+    model = prepare_model_layout(DDRNetForSemanticSegmentation(tiny_config()), accelerator, channels_last=True)
+    norms = [module for module in model.modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
+    assert norms and all(isinstance(module, torch.nn.SyncBatchNorm) for module in norms)
+    assert model.decode_head.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    with patch.object(torch.cuda, "device_count", lambda: 2):
+        check_distributed_setup(accelerator, per_device_batch_size=1)  # SyncBatchNorm sees 2 samples
+    one_gpu = SimpleNamespace(device=torch.device("cuda", 0), num_processes=1, local_process_index=0)
+    model = prepare_model_layout(DDRNetForSemanticSegmentation(tiny_config()), one_gpu, channels_last=False)
+    assert not any(isinstance(module, torch.nn.SyncBatchNorm) for module in model.modules())
+    refused = pytest.raises(UserInputError, match="--per_device_train_batch_size 1 cannot train")
+    with patch.object(torch.cuda, "device_count", lambda: 1), refused:
+        check_distributed_setup(one_gpu, per_device_batch_size=1)
 
 
 def test_more_processes_than_gpus_is_refused(monkeypatch):
