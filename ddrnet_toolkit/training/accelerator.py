@@ -80,6 +80,20 @@ def check_replicas_identical(accelerator: Accelerator, model: torch.nn.Module) -
     logger.info(f"Weights identical on all {accelerator.num_processes} processes")
 
 
+def share_main_process_buffers(accelerator: Accelerator, model: torch.nn.Module) -> None:
+    """Give every process's copy of `model` the main process's buffers (the BatchNorm statistics).
+
+    DDP broadcasts them from the main process at the start of each training forward pass, after which each process
+    updates its own from its own batch (SyncBatchNorm, on GPUs only, keeps them equal). An evaluation that the
+    processes share must score one model, the one the main process saves; the next forward pass would broadcast the
+    same values anyway.
+    """
+    if accelerator.num_processes == 1:
+        return
+    for buffer in model.buffers():
+        torch.distributed.broadcast(buffer.data, src=0)
+
+
 def remaining_batches(
     accelerator: Accelerator, loader: DataLoader, first_epoch: int, num_epochs: int, batches_done: int
 ) -> Iterator[tuple[int, dict]]:
