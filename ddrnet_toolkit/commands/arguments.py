@@ -46,6 +46,27 @@ def device_from_arguments(value: str, parser: argparse.ArgumentParser) -> torch.
         parser.error(f"--device {error}")
 
 
+def positive_seconds(value: str) -> float:
+    """argparse `type` of durations: a finite number of seconds > 0."""
+    seconds = float(value)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {value}")
+    return seconds
+
+
+def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a run under `accelerate launch` with several processes or machines."""
+    parser.add_argument(
+        "--ddp_timeout",
+        type=positive_seconds,
+        default=1800,
+        metavar="SECONDS",
+        help="Longest wait of a distributed run for its other processes (default 1800, as transformers): one whose "
+        "peer hangs or whose machine is lost stops after it with one line. It must cover the longest wait of a "
+        "healthy run: the main process preparing a dataset the cache does not hold yet.",
+    )
+
+
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data (one of --data_dir or --dataset_name)")
     group.add_argument("--data_dir", default=None, help="Root of a dataset with .lst split files (Cityscapes: as is).")

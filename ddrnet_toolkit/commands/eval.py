@@ -25,6 +25,7 @@ from ..model_folder import class_names, load_trained_model
 from ..training.accelerator import end_run, make_accelerator
 from .arguments import (
     add_dataset_arguments,
+    add_distributed_arguments,
     add_inference_arguments,
     check_dataset_arguments,
     dataset_from_arguments,
@@ -43,6 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num_workers", type=int, default=2)
     parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default=None)
     parser.add_argument("--output_file", default=None, help="Write the results as JSON here.")
+    add_distributed_arguments(parser)
     args = parser.parse_args(argv)
     check_dataset_arguments(args, parser)
     args.inference = inference_options(args, parser)
@@ -54,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     output_file = writable_file(args.output_file, "--output_file") if args.output_file else None
-    accelerator = make_accelerator(mixed_precision=args.mixed_precision)
+    accelerator = make_accelerator(timeout_seconds=args.ddp_timeout, mixed_precision=args.mixed_precision)
     with accelerator.main_process_first():
         dataset = dataset_from_arguments(args)
     split = dataset.split(args.split, labelled=True, what="--split")

@@ -56,7 +56,7 @@ from ..training.run_folder import TRAIN_CONFIG, prepare_output_dir
 from ..training.step import train_on_batch
 from ..training.tracking import LossMeter, log_training_step
 from ..training.weight_averaging import WeightAverage
-from .arguments import add_dataset_arguments, check_dataset_arguments, dataset_from_arguments
+from .arguments import add_dataset_arguments, add_distributed_arguments, check_dataset_arguments, dataset_from_arguments
 from .runner import entry_point
 
 logger = get_logger(__name__)
@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--logging_steps", type=int, default=20)
     run.add_argument("--num_eval_images_to_log", type=int, default=4)
     run.add_argument("--report_to", default="tensorboard", help="accelerate tracker(s), or 'none'.")
+    add_distributed_arguments(run)
     return parser
 
 
@@ -174,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     output_dir, checkpoints_dir = Path(args.output_dir), Path(args.output_dir) / "checkpoints"
     prepare_output_dir(output_dir, args.overwrite_output_dir, resuming=args.resume_from_checkpoint is not None)
     accelerator = make_accelerator(
+        timeout_seconds=args.ddp_timeout,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
         log_with=None if args.report_to == "none" else args.report_to,

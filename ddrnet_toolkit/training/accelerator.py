@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
+from accelerate.utils import InitProcessGroupKwargs
 from torch.utils.data import DataLoader
 
 from ..errors import UserInputError
@@ -15,13 +17,17 @@ from ..errors import UserInputError
 logger = get_logger(__name__)
 
 
-def make_accelerator(**kwargs) -> Accelerator:
+def make_accelerator(*, timeout_seconds: float | None = None, **kwargs) -> Accelerator:
     """An `Accelerator` that runs a multi-process launch on the CPU over gloo when no GPU is visible.
 
     (accelerate otherwise treats each process of a torchrun-style launch without GPUs as a separate run.)
+    `timeout_seconds` bounds every wait of a distributed run for its other processes (collectives, barriers): a
+    process whose peer hangs or whose machine is lost stops after it instead of waiting forever (torch's default
+    is 30 minutes for gloo and 10 for NCCL).
     """
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return Accelerator(cpu=distributed and not torch.cuda.is_available(), **kwargs)
+    handlers = [] if timeout_seconds is None else [InitProcessGroupKwargs(timeout=timedelta(seconds=timeout_seconds))]
+    return Accelerator(cpu=distributed and not torch.cuda.is_available(), kwargs_handlers=handlers, **kwargs)
 
 
 def check_distributed_setup(accelerator: Accelerator, per_device_batch_size: int) -> None:
