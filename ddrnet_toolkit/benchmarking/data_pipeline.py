@@ -77,8 +77,8 @@ def loader_throughput(dataset: Dataset, batch_size: int, num_workers: int, epoch
         sampler=EpochShuffleSampler(len(dataset)),
         drop_last=True,
         num_workers=num_workers,
-        persistent_workers=True,
-        prefetch_factor=2,
+        persistent_workers=num_workers > 0,
+        prefetch_factor=2 if num_workers > 0 else None,
     )
     count, start = 0, None
     for epoch in range(epochs):
@@ -90,6 +90,25 @@ def loader_throughput(dataset: Dataset, batch_size: int, num_workers: int, epoch
             else:
                 count += batch_size
     return (time.perf_counter() - start) / count
+
+
+def per_worker_seconds(datasets_: list[Dataset], num_images: int, rounds: int) -> list[float]:
+    """Seconds per sample of each dataset in this process with one thread, as in a DataLoader worker: the best of
+    `rounds` passes over `num_images` draws, the datasets interleaved (the first draw of each pass is not timed)."""
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        best = [float("inf")] * len(datasets_)
+        for _ in range(rounds):
+            for index, dataset in enumerate(datasets_):
+                dataset[0]
+                start = time.perf_counter()
+                for draw in range(num_images):
+                    dataset[draw]
+                best[index] = min(best[index], (time.perf_counter() - start) / num_images)
+    finally:
+        torch.set_num_threads(torch_threads)
+    return best
 
 
 def original_files(root: Path, split: datasets.Dataset) -> datasets.Dataset:
@@ -142,19 +161,7 @@ def measure_data_pipeline(
                 BytesPipelineDataset(stored, decode_only, augmentation),
             ),
         ]
-        torch_threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # as in a DataLoader worker
-        try:
-            best = [float("inf")] * len(pipelines)
-            for _ in range(rounds):
-                for index, (_, _, dataset) in enumerate(pipelines):
-                    dataset[0]
-                    start = time.perf_counter()
-                    for draw in range(num_images):
-                        dataset[draw]
-                    best[index] = min(best[index], (time.perf_counter() - start) / num_images)
-        finally:
-            torch.set_num_threads(torch_threads)
+        best = per_worker_seconds([dataset for _, _, dataset in pipelines], num_images, rounds)
         rows = [
             Measurement("data (1 worker)", "-", name, "cpu", shape, seconds, 1 / seconds)
             for (name, shape, _), seconds in zip(pipelines, best, strict=True)
