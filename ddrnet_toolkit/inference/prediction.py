@@ -220,6 +220,17 @@ class PendingWork:
         return sum(map(len, self.by_size.values())) + sum(counts)
 
 
+def formats_to_write(
+    path: Path, outputs: dict[str, Path], overwrite: bool, summary: PredictionSummary, output_dir: Path
+) -> list[str]:
+    """The formats of `outputs` to write for the input at `path`; none when all are there, which `summary` records."""
+    formats = missing_formats(outputs, overwrite)
+    if not formats:
+        summary.complete += 1
+        summary.record(path, outputs, output_dir, ALREADY_COMPLETE)
+    return formats
+
+
 def pending_work(
     share: PredictionInputs, writer: OutputWriter, overwrite: bool, summary: PredictionSummary
 ) -> PendingWork:
@@ -227,27 +238,19 @@ def pending_work(
     opened: an unreadable one is recorded in `summary.skipped` before any work, a complete one in its records."""
     work = PendingWork()
     for path, name in share.image_names.items():
-        outputs = writer.image_outputs(name)
-        formats = missing_formats(outputs, overwrite)
-        if not formats:
-            summary.complete += 1
-            summary.record(path, outputs, writer.output_dir, ALREADY_COMPLETE)
-            continue
+        formats = formats_to_write(path, writer.image_outputs(name), overwrite, summary, writer.output_dir)
         try:
-            work.by_size[image_size(path)][path] = formats
+            if formats:
+                work.by_size[image_size(path)][path] = formats
         except UserInputError as error:
             summary.skipped[path] = str(error)
     for path, name in share.video_names.items():
-        outputs = writer.video_outputs(name)
-        formats = missing_formats(outputs, overwrite)
-        if not formats:
-            summary.complete += 1
-            summary.record(path, outputs, writer.output_dir, ALREADY_COMPLETE)
-            continue
+        formats = formats_to_write(path, writer.video_outputs(name), overwrite, summary, writer.output_dir)
+        sequence = share.sequences.get(path)
         try:
-            sequence = share.sequences.get(path)
-            source = VideoReader(path) if sequence is None else ImageSequence(sequence, share.sequence_fps)
-            work.videos[path] = (source, formats)
+            if formats:
+                source = VideoReader(path) if sequence is None else ImageSequence(sequence, share.sequence_fps)
+                work.videos[path] = (source, formats)
         except UserInputError as error:
             summary.skipped[path] = str(error)
     return work
@@ -322,8 +325,9 @@ def predict_inputs(
 
     frames = [count for _, count in found]
     progress = processes.progress(None if None in frames else sum(frames), "frame" if inputs.video_names else "image")
-    predict_images(work, inputs, predict, writer, batch_size, policy, progress)
-    predict_videos(work, inputs, predict, writer, batch_size, policy, progress)
+    writing = JobWriting(inputs, predict, writer, batch_size, policy, progress)
+    writing.images(work)
+    writing.videos(work)
     progress.close()
     summary = PredictionSummary.merged(processes.all_gather(summary), [*inputs.image_names, *inputs.video_names])
     if processes.is_main:
@@ -331,60 +335,55 @@ def predict_inputs(
     return summary
 
 
-def predict_images(
-    work: PendingWork,
-    inputs: PredictionInputs,
-    predict: Predictor,
-    writer: OutputWriter,
-    batch_size: int,
-    policy: UnreadableInputs,
-    progress: Progress,
-) -> None:
-    """The images of `work` in batches of equal size, each written in its missing formats."""
-    summary = policy.summary
-    for group in work.by_size.values():
-        paths = list(group)
-        for batch in (paths[i : i + batch_size] for i in range(0, len(paths), batch_size)):
-            readable = {}
-            for path in batch:
-                try:
-                    readable[path] = read_rgb_image(path)
-                except UserInputError as error:
-                    kept = f"the {summary.images} prediction(s) already written to {writer.output_dir} are kept"
-                    policy.stop_or_skip(path, error, kept)
-                    summary.record(path, {}, writer.output_dir, UNREADABLE)
-                    progress.update(1)
-            if readable:
-                predictions = predict(np.stack(list(readable.values())))
-                for (path, image), classes in zip(readable.items(), predictions, strict=True):
-                    name = inputs.image_names[path]
-                    writer.write_image(image, classes, name, group[path])
-                    summary.images += 1
-                    summary.record(path, writer.image_outputs(name), writer.output_dir, PREDICTED)
-                progress.update(len(readable))
+@dataclass
+class JobWriting:
+    """One process predicting and writing its pending work, its unreadable inputs handled by `policy`."""
 
+    inputs: PredictionInputs
+    predict: Predictor
+    writer: OutputWriter
+    batch_size: int
+    policy: UnreadableInputs
+    progress: Progress
 
-def predict_videos(
-    work: PendingWork,
-    inputs: PredictionInputs,
-    predict: Predictor,
-    writer: OutputWriter,
-    batch_size: int,
-    policy: UnreadableInputs,
-    progress: Progress,
-) -> None:
-    """The videos and image sequences of `work`, each written in its missing formats."""
-    summary = policy.summary
-    for path, (source, formats) in work.videos.items():
-        name = inputs.video_names[path]
-        try:
-            summary.frames += writer.write_video(source, name, formats, predict, batch_size, progress)
-            summary.videos += 1
-            summary.record(path, writer.video_outputs(name), writer.output_dir, PREDICTED)
-        except UserInputError as error:
-            kept = (
-                f"what it had written was removed; the outputs of {summary.images} image(s) and {summary.videos} "
-                "video(s) before it are kept"
-            )
-            policy.stop_or_skip(path, error, kept)
-            summary.record(path, {}, writer.output_dir, UNREADABLE)
+    def images(self, work: PendingWork) -> None:
+        """The images of `work` in batches of equal size, each written in its missing formats."""
+        summary, writer = self.policy.summary, self.writer
+        for group in work.by_size.values():
+            paths = list(group)
+            for batch in (paths[i : i + self.batch_size] for i in range(0, len(paths), self.batch_size)):
+                readable = {}
+                for path in batch:
+                    try:
+                        readable[path] = read_rgb_image(path)
+                    except UserInputError as error:
+                        kept = f"the {summary.images} prediction(s) already written to {writer.output_dir} are kept"
+                        self.policy.stop_or_skip(path, error, kept)
+                        summary.record(path, {}, writer.output_dir, UNREADABLE)
+                        self.progress.update(1)
+                if readable:
+                    predictions = self.predict(np.stack(list(readable.values())))
+                    for (path, image), classes in zip(readable.items(), predictions, strict=True):
+                        name = self.inputs.image_names[path]
+                        writer.write_image(image, classes, name, group[path])
+                        summary.images += 1
+                        summary.record(path, writer.image_outputs(name), writer.output_dir, PREDICTED)
+                    self.progress.update(len(readable))
+
+    def videos(self, work: PendingWork) -> None:
+        """The videos and image sequences of `work`, each written in its missing formats."""
+        summary, writer = self.policy.summary, self.writer
+        for path, (source, formats) in work.videos.items():
+            name = self.inputs.video_names[path]
+            try:
+                frames = writer.write_video(source, name, formats, self.predict, self.batch_size, self.progress)
+                summary.frames += frames
+                summary.videos += 1
+                summary.record(path, writer.video_outputs(name), writer.output_dir, PREDICTED)
+            except UserInputError as error:
+                kept = (
+                    f"what it had written was removed; the outputs of {summary.images} image(s) and "
+                    f"{summary.videos} video(s) before it are kept"
+                )
+                self.policy.stop_or_skip(path, error, kept)
+                summary.record(path, {}, writer.output_dir, UNREADABLE)

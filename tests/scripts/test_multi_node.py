@@ -69,6 +69,20 @@ def two_machines(tmp_path: Path, arguments_of_rank) -> list[Machine]:
     return [Machine(rank, port, arguments_of_rank(rank), tmp_path / f"rank{rank}.log") for rank in (0, 1)]
 
 
+def finish(machines: list[Machine], timeout: float) -> list[int]:
+    """Every machine's exit status; those still running after `timeout` (or a failed wait) are killed."""
+    try:
+        return [machine.finish(timeout=timeout) for machine in machines]
+    finally:
+        stop_the_rest(machines)
+
+
+def stop_the_rest(machines: list[Machine]) -> None:
+    for machine in machines:
+        if machine.launcher.poll() is None:
+            machine.kill()
+
+
 def training_arguments(model_dir, data_dir, output_dir, *extra) -> list[str]:
     arguments = ["--model_name_or_path", str(model_dir), "--data_dir", str(data_dir), "--output_dir", str(output_dir)]
     return [*arguments, "--cache_dir", str(output_dir.parent / "cache"), *TINY_TRAINING_ARGS, *extra]
@@ -81,12 +95,7 @@ def test_two_machines_train_as_one_run(synthetic_root, tiny_model_dir, tmp_path)
     machines = two_machines(
         tmp_path, lambda rank: training_arguments(tiny_model_dir, synthetic_root, output_dir, *extra)
     )
-    try:
-        codes = [machine.finish(timeout=400) for machine in machines]
-    finally:
-        for machine in machines:
-            if machine.launcher.poll() is None:
-                machine.kill()
+    codes = finish(machines, timeout=400)
     main, other = machines
     assert codes == [0, 0], main.output()[-3000:] + other.output()[-3000:]
     assert "effective batch size 4 = 2 per device x 2 processes" in main.output()
@@ -112,12 +121,7 @@ def test_a_machine_that_fails_stops_the_other_with_one_line(synthetic_root, tiny
         return training_arguments(tiny_model_dir, data_dir, output_dir, "--max_train_steps", "50")
 
     machines = two_machines(tmp_path, arguments)
-    try:
-        codes = [machine.finish(timeout=300) for machine in machines]
-    finally:
-        for machine in machines:
-            if machine.launcher.poll() is None:
-                machine.kill()
+    codes = finish(machines, timeout=300)
     main, other = machines
     assert codes[0] != 0 and codes[1] != 0
     assert other.error_lines() == [
@@ -146,9 +150,7 @@ def test_a_machine_that_hangs_stops_the_other_after_the_timeout(synthetic_root, 
         assert main.finish(timeout=120) != 0
         waited = time.monotonic() - stopped
     finally:
-        for machine in machines:
-            if machine.launcher.poll() is None:
-                machine.kill()
+        stop_the_rest(machines)
     assert 10 <= waited < 60, waited
     assert main.error_lines() == [
         "error: process 0 stopped: another process of the run did not answer within the distributed timeout "

@@ -390,3 +390,15 @@ def test_an_interrupted_job_run_again_predicts_only_what_is_missing(tiny_model_d
     predict_job(tiny_model_dir, a_job, resumed, "--overwrite", "--device", "cpu")
     assert set(manifest_statuses(resumed).values()) == {"predicted"}
     assert all(path.stat().st_mtime_ns != mtime for path, mtime in kept.items() if path.suffix == ".png")
+
+
+@pytest.mark.slow
+def test_an_unreadable_input_stops_every_process_before_writing_with_one_line(tiny_model_dir, a_job, tmp_path):
+    (a_job / "frames" / "notes.png").write_text("not a picture")
+    arguments = ["--model_name_or_path", str(tiny_model_dir), "--inputs", str(a_job / "frames")]
+    result = run_script("predict.py", *arguments, "--output_dir", str(tmp_path / "out"), config="multi_cpu.yaml")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode != 0
+    assert len(errors) == 1 and errors[0].startswith("error: 1 of 12 input(s) cannot be read, nothing was predicted:")
+    assert "notes.png: cannot read as an image" in errors[0]
+    assert not list((tmp_path / "out").rglob("*.png"))
