@@ -57,7 +57,7 @@ class ScalingPlan:
     loader_crop: int = 1024
     warmup: int = 1
     min_time: float = 0.5
-    rounds: int = 2
+    rounds: int = 3
 
 
 PLANS = {
