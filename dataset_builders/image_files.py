@@ -42,6 +42,20 @@ def read_image(
     return data, size
 
 
+def stored_image_bytes(path: Path, uncompressed: bool) -> int:
+    """About the bytes `read_image` stores for the image file at `path`: the file's own size, or that of an RGB PNG
+    without compression (3 bytes a pixel, a filter byte a row, zlib's 5 bytes a 64 kB block), from the header."""
+    if not uncompressed:
+        return path.stat().st_size
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except DECODE_ERRORS:
+        return path.stat().st_size  # `read_image` names the file when it is prepared
+    raw = (3 * width + 1) * height
+    return raw + 5 * (raw // 65535 + 1) + 100
+
+
 def check_image_mode(mode: str, what: str, error: type[DatasetError] = DatasetError) -> None:
     """Refuse an image that is not 8 bits per channel; `what` names it ("<file>:<line>: image <path>")."""
     if mode not in IMAGE_MODES:

@@ -117,6 +117,20 @@ def run_script(
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO_ROOT)
 
 
+def check_evaluation_equals_one_process(run_dir: Path, data_dir: Path, work_dir: Path) -> None:
+    """The evaluation a distributed run shared (its `last_model/eval_results.json`) equals eval.py's in one process
+    on the model it saved."""
+    import json
+
+    shared = json.loads((run_dir / "last_model" / "eval_results.json").read_text())
+    arguments = ["--model_name_or_path", str(run_dir / "last_model"), "--data_dir", str(data_dir), "--num_workers"]
+    arguments += ["0", "--cache_dir", str(work_dir / "cache"), "--output_file", str(work_dir / "alone.json")]
+    result = run_script("eval.py", *arguments)
+    assert result.returncode == 0, result.stderr[-3000:]
+    alone = json.loads((work_dir / "alone.json").read_text())
+    assert (alone["mean_iou"], alone["per_category_iou"]) == (shared["mean_iou"], shared["per_category_iou"])
+
+
 TINY_TRAINING_ARGS = (
     "--base_size",
     "128",

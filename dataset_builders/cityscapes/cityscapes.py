@@ -67,8 +67,14 @@ class Cityscapes(SplitFiles):
     # Cityscapes' test labels are placeholders: the test split is scored by the benchmark server only.
     LABELLED_TEST = False
 
-    def __init__(self, data_dir: str | os.PathLike, list_dir: str | os.PathLike | None = None, **kwargs):
-        super().__init__(data_dir, TRAIN_IDS, list_dir, **kwargs)
+    def __init__(
+        self,
+        data_dir: str | os.PathLike,
+        list_dir: str | os.PathLike | None = None,
+        image_storage: str = "uncompressed",
+        **kwargs,
+    ):
+        super().__init__(data_dir, TRAIN_IDS, list_dir, image_storage, **kwargs)
 
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
@@ -93,11 +99,14 @@ def load_cityscapes(
     list_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     num_proc: int | None = None,
+    image_storage: str = "uncompressed",
 ) -> datasets.DatasetDict:
-    """Prepare (once, then from the cache) and return the splits named by the split files.
+    """Prepare (once, then from the cache, by `num_proc` processes) and return the splits named by the split files,
+    the training images stored as `image_storage` (see `split_files.IMAGE_STORAGES`).
 
     Splits: `train`, `validation`, `test`, `trainval`, those whose file exists. The test split has no `label`.
     Raises `CityscapesDataError` naming the file and line at fault; a failed preparation leaves no cache behind.
     """
-    builder = Cityscapes(data_dir=data_dir, list_dir=list_dir, cache_dir=None if cache_dir is None else str(cache_dir))
+    cache = None if cache_dir is None else str(cache_dir)
+    builder = Cityscapes(data_dir=data_dir, list_dir=list_dir, image_storage=image_storage, cache_dir=cache)
     return prepare_splits(builder, num_proc)

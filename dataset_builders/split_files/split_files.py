@@ -20,21 +20,29 @@ from pathlib import Path, PurePosixPath
 import datasets
 import numpy as np
 
+from ..disk_space import check_free_space
 from ..errors import DatasetError
-from ..image_files import TRAINING_SPLITS, encode_png, read_image, read_label
+from ..image_files import TRAINING_SPLITS, encode_png, read_image, read_label, stored_image_bytes
 from ..label_space import LabelSpace
 from ..split_lists import Sample, find_split_files, fingerprint, read_samples
 
 _DESCRIPTION = "A local semantic-segmentation dataset read from split files; labels hold class ids."
+# How the images of the training splits are stored: as PNGs without compression, which decode about 10x faster (the
+# training pipeline's speed) for about 3x a photo's PNG on disk, or as the original files' bytes.
+IMAGE_STORAGES = ("uncompressed", "original")
+# A label is stored as a PNG of class ids compressed faster than the original's: allow for it being larger.
+LABEL_SIZE_FACTOR = 2
 
 
 @dataclass
 class SplitFilesConfig(datasets.BuilderConfig):
     """`list_dir`: the folder of the split files; `fingerprint`: a digest of the lists, of every file they name and
-    of the label space, which keys the builder's cache."""
+    of the label space; `image_storage`: one of `IMAGE_STORAGES`, for the training splits. All three key the
+    builder's cache; the number of processes that prepares it does not."""
 
     list_dir: str | None = None
     fingerprint: str | None = None
+    image_storage: str = "uncompressed"
 
 
 class SplitFiles(datasets.GeneratorBasedBuilder):
@@ -53,11 +61,14 @@ class SplitFiles(datasets.GeneratorBasedBuilder):
         data_dir: str | os.PathLike,
         label_space: LabelSpace,
         list_dir: str | os.PathLike | None = None,
+        image_storage: str = "uncompressed",
         **kwargs,
     ):
         root = Path(data_dir)
         if not root.is_dir():
             raise self.ERROR(f"data_dir does not exist or is not a folder: {root}")
+        if image_storage not in IMAGE_STORAGES:
+            raise self.ERROR(f"image_storage must be one of {', '.join(IMAGE_STORAGES)}, got {image_storage!r}")
         lists = Path(list_dir) if list_dir is not None else root / "lists"
         self._label_space = label_space
         self._split_files = find_split_files(lists, self.MISSING_LISTS_HINT, self.ERROR)
@@ -66,6 +77,7 @@ class SplitFiles(datasets.GeneratorBasedBuilder):
             data_dir=str(root.resolve()),
             list_dir=str(lists.resolve()),
             fingerprint=fingerprint(root, self._split_files, self._samples, label_space.fingerprint.encode()),
+            image_storage=image_storage,
             **kwargs,
         )
 
@@ -89,17 +101,33 @@ class SplitFiles(datasets.GeneratorBasedBuilder):
         stored = read_label(path, source, self.ERROR)
         return self._label_space.encode(stored, what=f"{source}: label {path}")
 
+    def uncompressed_images(self, split: str) -> bool:
+        return split in TRAINING_SPLITS and self.config.image_storage == "uncompressed"
+
+    def estimated_size(self) -> int:
+        """About the bytes a preparation writes: every split's stored images and labels."""
+        data_dir = Path(self.config.data_dir)
+        size = 0
+        for split, samples in self._samples.items():
+            for sample in samples:
+                size += stored_image_bytes(data_dir / sample.image, self.uncompressed_images(split))
+                if sample.label is not None:
+                    size += LABEL_SIZE_FACTOR * (data_dir / sample.label).stat().st_size
+        return size
+
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+        # `samples` is a list: with `num_proc`, datasets gives each process a contiguous part of it, so the rows keep
+        # their order.
         return [
             datasets.SplitGenerator(
-                name=split, gen_kwargs={"samples": samples, "uncompressed_images": split in TRAINING_SPLITS}
+                name=split, gen_kwargs={"samples": samples, "uncompressed_images": self.uncompressed_images(split)}
             )
             for split, samples in self._samples.items()
         ]
 
     def _generate_examples(self, samples: list[Sample], uncompressed_images: bool):
         data_dir = Path(self.config.data_dir)
-        for index, sample in enumerate(samples):
+        for sample in samples:
             image_bytes, image_size = read_image(
                 data_dir / sample.image, sample.source, self.ERROR, uncompressed=uncompressed_images
             )
@@ -113,14 +141,22 @@ class SplitFiles(datasets.GeneratorBasedBuilder):
                         f"{sample.label} is {label_size[0]}x{label_size[1]} (width x height)"
                     )
                 label = {"bytes": encode_png(class_ids), "path": None}
-            yield index, {"image": {"bytes": image_bytes, "path": None}, "label": label, **self.describe(sample)}
+            # The key names the sample's line: unique over the processes that share a split's preparation.
+            row = {"image": {"bytes": image_bytes, "path": None}, "label": label, **self.describe(sample)}
+            yield sample.source, row
 
 
 def prepare_splits(builder: SplitFiles, num_proc: int | None = None) -> datasets.DatasetDict:
     """Prepare (once, then from the cache) and return the builder's splits; an unlabelled split has no `label`.
 
-    A bad input raises the builder's `ERROR` naming the file and line at fault, and leaves no cache behind.
+    `num_proc` processes share the preparation of each split (the same rows in the same order as one process, in
+    the same cache). A preparation whose estimated size exceeds the free space of the cache's disk raises
+    `InsufficientDiskSpace` before anything is written. A bad input raises the builder's `ERROR` naming the file and
+    line at fault, and leaves no cache behind.
     """
+    cache = Path(builder.cache_dir)
+    if not (cache / datasets.config.DATASET_INFO_FILENAME).is_file():
+        check_free_space(builder.estimated_size(), cache, f"the {builder.name} dataset")
     try:
         builder.download_and_prepare(num_proc=num_proc)
     except datasets.exceptions.DatasetGenerationError as error:
@@ -138,9 +174,15 @@ def load_split_files(
     label_space: LabelSpace,
     list_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
+    num_proc: int | None = None,
+    image_storage: str = "uncompressed",
 ) -> datasets.DatasetDict:
     """The splits named by the split files in `list_dir` (`lists/` under `data_dir` by default): `train`,
     `validation`, `test`, `trainval`, those whose file exists, with `label` holding class ids (a test split whose list
-    names no labels has no `label`)."""
+    names no labels has no `label`); prepared by `num_proc` processes, the training images stored as `image_storage`
+    (see `IMAGE_STORAGES`)."""
     cache = None if cache_dir is None else str(cache_dir)
-    return prepare_splits(SplitFiles(data_dir=data_dir, label_space=label_space, list_dir=list_dir, cache_dir=cache))
+    builder = SplitFiles(
+        data_dir=data_dir, label_space=label_space, list_dir=list_dir, image_storage=image_storage, cache_dir=cache
+    )
+    return prepare_splits(builder, num_proc)

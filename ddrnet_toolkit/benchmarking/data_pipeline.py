@@ -79,8 +79,8 @@ def loader_throughput(dataset: Dataset, batch_size: int, num_workers: int, epoch
         sampler=EpochShuffleSampler(len(dataset)),
         drop_last=True,
         num_workers=num_workers,
-        persistent_workers=True,
-        prefetch_factor=2,
+        persistent_workers=num_workers > 0,
+        prefetch_factor=2 if num_workers > 0 else None,
     )
     count, start = 0, None
     for epoch in range(epochs):

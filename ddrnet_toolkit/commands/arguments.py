@@ -13,6 +13,9 @@ from pathlib import Path
 
 import torch
 
+from dataset_builders.disk_space import InsufficientDiskSpace
+from dataset_builders.split_files.split_files import IMAGE_STORAGES
+
 from ..data.selection import SelectedDataset, load_dataset
 from ..devices import resolve_device
 from ..errors import UserInputError
@@ -38,6 +41,14 @@ def seed(value: str) -> int:
     return number
 
 
+def positive_int(value: str) -> int:
+    """argparse `type` of counts that cannot be 0: an integer >= 1."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return number
+
+
 def frame_rate(value: str) -> Fraction:
     """argparse `type` of frame rates: a positive number or ratio (25, 29.97, 30000/1001)."""
     try:
@@ -55,6 +66,27 @@ def device_from_arguments(value: str, parser: argparse.ArgumentParser) -> torch.
         return resolve_device(value)
     except UserInputError as error:
         parser.error(f"--device {error}")
+
+
+def positive_seconds(value: str) -> float:
+    """argparse `type` of durations: a finite number of seconds > 0."""
+    seconds = float(value)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {value}")
+    return seconds
+
+
+def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a run under `accelerate launch` with several processes or machines."""
+    parser.add_argument(
+        "--ddp_timeout",
+        type=positive_seconds,
+        default=1800,
+        metavar="SECONDS",
+        help="Longest wait of a distributed run for its other processes (default 1800, as transformers): one whose "
+        "peer hangs or whose machine is lost stops after it with one line. It must cover the longest wait of a "
+        "healthy run: the main process preparing a dataset the cache does not hold yet.",
+    )
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,6 +110,22 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--cache_dir", default=None, help="datasets cache folder.")
     group.add_argument(
+        "--preprocessing_num_workers",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="Processes that prepare a --data_dir dataset the cache does not hold yet (default: one). The rows and "
+        "the cache are the same whatever N.",
+    )
+    group.add_argument(
+        "--train_image_storage",
+        choices=IMAGE_STORAGES,
+        default="uncompressed",
+        help="How a --data_dir dataset stores the images of train and trainval: uncompressed PNGs (default; about "
+        "4x faster to read in training, about 3x the disk of a photo's PNG) or the original files' bytes. Each "
+        "choice is a cache of its own: give every command that reads the dataset the same one.",
+    )
+    group.add_argument(
         "--dataset_display_name", default=None, help="Name in results and model cards (default: from the data)."
     )
 
@@ -92,7 +140,18 @@ def check_dataset_arguments(args: argparse.Namespace, parser: argparse.ArgumentP
 
 
 def dataset_from_arguments(args: argparse.Namespace) -> SelectedDataset:
-    """The dataset the options of `add_dataset_arguments` select."""
+    """The dataset the options of `add_dataset_arguments` select; a disk too small for its preparation is refused
+    with the options that change where it goes or how much it takes."""
+    try:
+        return select_dataset(args)
+    except InsufficientDiskSpace as error:
+        hint = "free some space, point --cache_dir to a larger disk"
+        if args.train_image_storage == "uncompressed":
+            hint += ", or store the training images as they are (--train_image_storage original)"
+        raise UserInputError(f"{error}: {hint}") from error
+
+
+def select_dataset(args: argparse.Namespace) -> SelectedDataset:
     return load_dataset(
         data_dir=args.data_dir,
         dataset_name=args.dataset_name,
@@ -104,6 +163,8 @@ def dataset_from_arguments(args: argparse.Namespace) -> SelectedDataset:
         reduce_labels=args.reduce_labels,
         cache_dir=args.cache_dir,
         display_name=args.dataset_display_name,
+        num_proc=args.preprocessing_num_workers,
+        image_storage=args.train_image_storage,
     )
 
 

@@ -17,9 +17,16 @@ each engine's mean IoU and the share of pixels whose label differs from PyTorch'
 fp32, 4x that for int8). --prediction_images N also times predict.py's whole path (decoding, model, outputs
 written) on N synthetic images of the inference size, PyTorch against the int8 engines.
 
+--preset scaling measures instead how every cost grows (see ddrnet_toolkit/benchmarking/scaling.py): inference time
+and peak memory vs resolution (256x512 to 2048x4096 whole, sliding windows beyond), a training step vs crop and
+batch, evaluation vs number of images, preparation vs rows and processes, the training images' storage, and
+DataLoader throughput vs workers, with the fitted growth; it writes scaling.{md,json,png} to --output_dir. Peak
+memory on a CPU is the process's peak RSS (Linux /proc), on a GPU torch's peak of allocated memory.
+
 Examples:
     python scripts/benchmark.py --device cuda                       # the paper's setting, all variants
     python scripts/benchmark.py --preset cpu-small                  # a few minutes on a small CPU machine
+    python scripts/benchmark.py --preset scaling --device cpu       # how costs grow (about 15 minutes, 2 cores)
     python scripts/benchmark.py --preset cpu-small --skip inference onnxruntime training data metric \\
         --int8_model_name_or_path outputs/ddrnet-23-slim/best_model --int8_data_dir /data/cityscapes
 """
@@ -30,6 +37,7 @@ import argparse
 import platform
 import tempfile
 import time
+from dataclasses import replace
 
 import torch
 
@@ -47,6 +55,8 @@ from ..benchmarking.models import (
     variant_name,
 )
 from ..benchmarking.prediction import measure_prediction
+from ..benchmarking.scaling import PLANS, as_json, markdown, measure_scaling
+from ..benchmarking.scaling_plot import plot_scaling
 from ..benchmarking.timing import add_speedups, as_dicts, enable_cudnn_autotuning, markdown_table
 from ..data.selection import load_dataset
 from ..errors import UserInputError
@@ -74,7 +84,9 @@ PRESETS = {
         "metric_height": 512,
         "metric_width": 1024,
     },
+    "scaling": {"variants": ["ddrnet-23-slim"]},
 }
+SCALING_STUDIES = ("inference", "training", "evaluation", "preparation")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -105,6 +117,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--min_time", type=float, default=1.0, help="Seconds per timed run.")
     parser.add_argument("--output_dir", default="outputs/benchmark", help="Where results.json and results.md go.")
+    scaling = parser.add_argument_group("scaling (--preset scaling)")
+    scaling.add_argument("--scaling_plan", choices=list(PLANS), default="full", help="smoke: tiny sizes, seconds.")
+    scaling.add_argument("--scaling_studies", nargs="+", choices=SCALING_STUDIES, default=list(SCALING_STUDIES))
     int8 = parser.add_argument_group("engines (a trained model through PyTorch, onnxruntime, OpenVINO; fp32, int8)")
     int8.add_argument("--int8_model_name_or_path", default=None, help="The trained model (save_pretrained folder).")
     int8.add_argument(
@@ -178,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         device_name = torch.cuda.get_device_name(device)
     else:
         device_name = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    if args.preset == "scaling":
+        return run_scaling(args, device_name)
     modes = args.modes or [m for m in INFERENCE_MODES if "compile" not in m or device.type == "cuda"]
     rows = []
     for variant in args.variants:
@@ -219,6 +236,24 @@ def main(argv: list[str] | None = None) -> int:
         results["engines"] = int8
     write_json(output_dir / "results.json", results)
     print(f"\nwrote {output_dir / 'results.md'} and {output_dir / 'results.json'}")
+    return 0
+
+
+def run_scaling(args: argparse.Namespace, device_name: str) -> int:
+    """`--preset scaling`: the tables, the fitted growth and the figure, printed and written to --output_dir."""
+    output_dir = writable_folder(args.output_dir, "--output_dir")
+    plan = replace(PLANS[args.scaling_plan], variant=args.variants[0])
+    results = measure_scaling(plan, args.device, tuple(args.scaling_studies))
+    header = (
+        f"Scaling {time.strftime('%Y-%m-%d')}, {plan.variant}, {args.device.type} ({device_name}), torch "
+        f"{torch.__version__}, plan {args.scaling_plan}"
+    )
+    text = f"{header}\n\n{markdown(results)}\n"
+    print(f"\n{text}")
+    write_text_atomically(output_dir / "scaling.md", text)
+    write_json(output_dir / "scaling.json", {"header": header, **as_json(results)})
+    plot_scaling(results, output_dir / "scaling.png", header)
+    print(f"wrote {output_dir / 'scaling.md'}, scaling.json and scaling.png")
     return 0
 
 

@@ -29,6 +29,7 @@ from ..model_folder import check_not_a_model_file, class_names
 from ..training.accelerator import end_run, make_accelerator
 from .arguments import (
     add_dataset_arguments,
+    add_distributed_arguments,
     add_engine_arguments,
     add_inference_arguments,
     check_dataset_arguments,
@@ -58,6 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Write the first --num_pictures images of the split beside their predicted and true masks here, as PNGs.",
     )
     parser.add_argument("--num_pictures", type=non_negative_int, default=4, help="Pictures for --pictures_dir.")
+    add_distributed_arguments(parser)
     args = parser.parse_args(argv)
     check_dataset_arguments(args, parser)
     check_engine_arguments(args, parser)
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     pictures_dir = None
     if args.pictures_dir:
         pictures_dir = writable_folder(check_not_a_model_file(args.pictures_dir, "--pictures_dir"), "--pictures_dir")
-    accelerator = make_accelerator(mixed_precision=args.mixed_precision)
+    accelerator = make_accelerator(timeout_seconds=args.ddp_timeout, mixed_precision=args.mixed_precision)
     with accelerator.main_process_first():
         dataset = dataset_from_arguments(args)
     split = dataset.split(args.split, labelled=True, what="--split")

@@ -39,6 +39,17 @@ With --exported_model, an export of the model runs instead of the PyTorch model,
 (onnxruntime) or an OpenVINO IR, fp32 or int8 (ddrnet-export-onnx, ddrnet-export-openvino); the outputs are the same
 files.
 
+A job is resumable: an output that exists is complete (outputs are renamed into place when written), so running the
+same command again predicts only the inputs whose outputs are missing, and an interrupted job finishes the rest;
+--overwrite predicts everything again. <output_dir>/prediction_settings.json records the model and the options that
+change the pictures, and a job with others is refused beside those outputs unless --overwrite. At the end,
+<output_dir>/manifest.jsonl lists every input (JSON lines: input, outputs, status: predicted, already_complete or
+unreadable, with the error), written atomically.
+
+Under `accelerate launch` the job is shared out over every process of every machine: each input is predicted once,
+by one process on its own device (images in turns, videos by size so that the shares come out even), with the same
+outputs as one process; one progress bar on the main process counts the whole job (images and video frames).
+
 Examples:
     python scripts/predict.py --model_name_or_path outputs/ddrnet-23-slim/best_model \\
         --inputs "/data/cityscapes/leftImg8bit/test/*/*.png" --output_dir predictions --formats cityscapes
@@ -46,8 +57,10 @@ Examples:
         --inputs clips/drive.mp4 --output_dir predictions --video_formats overlay labels
     python scripts/predict.py --model_name_or_path outputs/ddrnet-23-slim/best_model \\
         --inputs /data/cityscapes/leftImg8bit/demoVideo/stuttgart_00 --sequence_fps 17 --output_dir predictions
-    python scripts/predict.py --model_name_or_path M --exported_model ddrnet.int8.xml --inputs street/ \
+    python scripts/predict.py --model_name_or_path M --exported_model ddrnet.int8.xml --inputs street/ \\
         --output_dir predictions
+    accelerate launch --config_file configs/accelerate/multi_gpu.yaml scripts/predict.py \\
+        --model_name_or_path outputs/ddrnet-23-slim/best_model --inputs /data/fleet --output_dir /data/fleet-masks
 """
 
 from __future__ import annotations
@@ -58,20 +71,28 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from ..errors import UserInputError
+import torch
+
+from ..errors import RunWideError, UserInputError
 from ..files import check_folder_creatable, writable_folder
 from ..inference.inputs import PredictionInputs, find_inputs
+from ..inference.job import JobProcesses
 from ..inference.prediction import (
     FORMATS,
+    MANIFEST_FILE,
     MAX_PIXELS,
     VIDEO_FORMATS,
     OutputWriter,
+    PredictionSummary,
     check_cityscapes_classes,
     predict_inputs,
+    prediction_settings,
 )
 from ..inference.segmentation import predict_classes
 from ..inference.visualization import model_palette
+from ..training.accelerator import make_accelerator
 from .arguments import (
+    add_distributed_arguments,
     add_engine_arguments,
     add_inference_arguments,
     check_engine_arguments,
@@ -80,7 +101,7 @@ from .arguments import (
     frame_rate,
     inference_options,
 )
-from .runner import entry_point
+from .runner import entry_point, is_distributed_process
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -113,6 +134,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="stop",
         help="An unreadable input stops the run (default), or is skipped and reported at the end (exit status 1).",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="Predict every input again and replace its outputs (by default, outputs already there are kept and only "
+        "the missing ones are predicted, so a job run again finishes what an interrupted one left).",
+    )
     add_inference_arguments(parser)
     add_engine_arguments(parser)
     parser.add_argument("--alpha", type=float, default=0.5, help="Mask opacity in overlays.")
@@ -123,6 +150,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"Refuse images and videos larger than this many pixels (default {MAX_PIXELS}, 4096x4096): their class "
         "scores alone take 4 bytes a class and pixel.",
     )
+    add_distributed_arguments(parser)
     args = parser.parse_args(argv)
     check_engine_arguments(args, parser)
     args.inference = inference_options(args, parser)
@@ -147,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     folders = inputs.output_folders(output_dir, args.formats, args.video_formats)
     for folder in [output_dir, *folders]:
         check_folder_creatable(folder, "--output_dir")
-    engine = engine_from_arguments(args, args.device)
+    processes, device = processes_and_device(args)
+    engine = engine_from_arguments(args, device)
     if inputs.image_names and "cityscapes" in args.formats:
         check_cityscapes_classes(engine, args.model_name_or_path)
     palette = model_palette(args.model_name_or_path, engine.config.id2label)
@@ -158,10 +187,39 @@ def main(argv: list[str] | None = None) -> int:
         predict,
         writer,
         args.batch_size,
+        settings=prediction_settings(args.model_name_or_path, args.inference, args.alpha, args.exported_model),
         skip_unreadable=args.on_error == "skip",
+        overwrite=args.overwrite,
         before_writing=lambda: [writable_folder(folder, "--output_dir") for folder in folders],
         max_pixels=args.max_pixels,
+        processes=processes,
     )
+    if processes.is_main:
+        report(summary, inputs, args)
+    if summary.skipped:
+        raise RunWideError(
+            f"skipped {len(summary.skipped)} of {inputs.count} input(s) that cannot be read (listed above)"
+        )
+    return 0
+
+
+def processes_and_device(args: argparse.Namespace) -> tuple[JobProcesses, torch.device]:
+    """One process on `--device`, or under `accelerate launch` with several processes each on its own device (a GPU
+    of its machine, or the CPU where there is none), sharing the job."""
+    if not is_distributed_process():
+        return JobProcesses(), args.device
+    accelerator = make_accelerator(timeout_seconds=args.ddp_timeout)
+    if args.device.type != accelerator.device.type:
+        raise UserInputError(
+            f"--device {args.device}: under accelerate launch every process predicts on its own device "
+            f"({accelerator.device.type} here); leave --device auto"
+        )
+    return JobProcesses.of_initialized_run(args.ddp_timeout), accelerator.device
+
+
+def report(summary: PredictionSummary, inputs: PredictionInputs, args: argparse.Namespace) -> None:
+    """What the whole job wrote, what was there already, and what it skipped."""
+    output_dir = Path(args.output_dir)
     if inputs.image_names:
         print(f"wrote {summary.images} prediction(s) per format to {output_dir}/{{{','.join(args.formats)}}}")
     if inputs.video_names:
@@ -169,13 +227,11 @@ def main(argv: list[str] | None = None) -> int:
             f"wrote {summary.videos} video(s) of {summary.frames} frame(s) in all per format to "
             f"{output_dir}/video/{{{','.join(args.video_formats)}}}"
         )
-    if summary.skipped:
-        for message in summary.skipped.values():
-            print(f"skipped: {message}", file=sys.stderr)
-        raise UserInputError(
-            f"skipped {len(summary.skipped)} of {inputs.count} input(s) that cannot be read (listed above)"
-        )
-    return 0
+    if summary.complete:
+        print(f"{summary.complete} input(s) already had all their outputs (left as they are; --overwrite redoes them)")
+    print(f"manifest: {output_dir / MANIFEST_FILE}")
+    for message in summary.skipped.values():
+        print(f"skipped: {message}", file=sys.stderr)
 
 
 cli = entry_point(main)

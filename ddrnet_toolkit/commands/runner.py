@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from dataset_builders.errors import DatasetError
 from modeling_ddrnet.configuration_ddrnet import DDRNetConfigError
 from modeling_ddrnet.convert_original import CheckpointConversionError
 
-from ..errors import UserInputError, one_line
+from ..errors import RunWideError, UserInputError, one_line
 
 # How torch re-raises an exception of a DataLoader worker: "Caught <type> in DataLoader worker process <n>."
 WORKER_TRACEBACK = re.compile(r"Caught \w+ in DataLoader worker process \d+\.")
@@ -56,35 +57,82 @@ def is_distributed_process() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def is_peer_failure(error: RuntimeError) -> bool:
-    """A collective that broke because another process of a distributed run exited."""
+def process_rank() -> str:
+    return os.environ.get("RANK", "?")
+
+
+class LauncherTerminated(BaseException):
+    """SIGTERM reached a distributed process before a command handled it itself (training checkpoints on SIGTERM
+    once it has started): torchrun ends the other processes of a machine this way when one of them fails, and a
+    scheduler when it cancels the job. A BaseException, so that no `except Exception` holds it up."""
+
+
+def raise_launcher_terminated(signum: int, frame) -> None:
+    raise LauncherTerminated
+
+
+def peer_failure_line(error: RuntimeError) -> str | None:
+    """The line of a collective that broke because another process of a distributed run exited or stopped
+    answering; None for any other error."""
     if not is_distributed_process():
-        return False
+        return None
     message = str(error)
+    rank = process_rank()
+    # gloo's words when a peer did not answer within the process group's timeout (a hung or unreachable machine).
+    timed_out = "Timed out waiting" in message
+    if timed_out or (isinstance(error, torch.distributed.DistError) and "timed out" in message.lower()):
+        return (
+            f"error: process {rank} stopped: another process of the run did not answer within the distributed "
+            "timeout (--ddp_timeout); it hangs or its machine is unreachable"
+        )
     # gloo's words when the peer closed its sockets (interpreter teardown) or dropped them (`os._exit`).
     peer_gone = "Connection closed by peer" in message or "Connection reset by peer" in message
-    return isinstance(error, torch.distributed.DistError) or peer_gone
+    if isinstance(error, torch.distributed.DistError) or peer_gone:
+        return f"error: process {rank} stopped because another process of the run failed"
+    return None
+
+
+def run_main(main: Callable[[], int | None]) -> tuple[int, str | None]:
+    """`main`'s exit status, and the line to print on stderr, with `USER_ERRORS` turned into one line."""
+    try:
+        return main() or 0, None
+    except USER_ERRORS as error:
+        if isinstance(error, RunWideError) and is_distributed_process() and process_rank() != "0":
+            return 1, None  # the main process says it
+        return 1, f"error: {describe(error)}"
+    except RuntimeError as error:
+        line = peer_failure_line(error)
+        if line is None:
+            exit_after_bug()
+        # A peer stopped with its own message: this process's broken collective adds nothing.
+        return 1, line
+    except KeyboardInterrupt:
+        return 130, "interrupted"
+    except Exception:
+        exit_after_bug()
 
 
 def run_script(main: Callable[[], int | None]) -> None:
-    """Run a command's `main` and exit with its status, turning `USER_ERRORS` into one line on stderr."""
+    """Run a command's `main` and exit with its status, turning `USER_ERRORS` into one line on stderr.
+
+    A distributed process always ends with a line of its own: a SIGTERM from its launcher, which may come before
+    the process has seen a peer's failure, becomes one too (see `LauncherTerminated`).
+    """
+    distributed = is_distributed_process()
+    if distributed:
+        signal.signal(signal.SIGTERM, raise_launcher_terminated)
     try:
-        status = main() or 0
-    except USER_ERRORS as error:
-        print(f"error: {describe(error)}", file=sys.stderr)
+        status, line = run_main(main)
+    except LauncherTerminated:
         status = 1
-    except RuntimeError as error:
-        if not is_peer_failure(error):
-            exit_after_bug()
-        # A peer stopped with its own message (above): this process's broken collective adds nothing.
-        rank = os.environ.get("RANK", "?")
-        print(f"error: process {rank} stopped because another process of the run failed", file=sys.stderr)
-        status = 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        status = 130
-    except Exception:
-        exit_after_bug()
+        line = (
+            f"error: process {process_rank()} was ended by its launcher (SIGTERM): another process of the run "
+            "failed, or the job was cancelled"
+        )
+    if distributed:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the line below is the last word
+    if line is not None:
+        print(line, file=sys.stderr)
     exit_process(status)
 
 

@@ -56,7 +56,13 @@ from ..training.run_folder import TRAIN_CONFIG, claim_run_folder
 from ..training.step import train_on_batch
 from ..training.tracking import LossMeter, log_training_step
 from ..training.weight_averaging import WeightAverage
-from .arguments import add_dataset_arguments, check_dataset_arguments, dataset_from_arguments, seed
+from .arguments import (
+    add_dataset_arguments,
+    add_distributed_arguments,
+    check_dataset_arguments,
+    dataset_from_arguments,
+    seed,
+)
 from .runner import entry_point
 
 logger = get_logger(__name__)
@@ -164,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--logging_steps", type=int, default=20)
     run.add_argument("--num_eval_images_to_log", type=int, default=4)
     run.add_argument("--report_to", default="tensorboard", help="accelerate tracker(s), or 'none'.")
+    add_distributed_arguments(run)
     return parser
 
 
@@ -286,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 def accelerator_from_arguments(args: argparse.Namespace, output_dir: Path) -> Accelerator:
     """The run's accelerator (its trackers log under `output_dir/logs`), and the log it writes to."""
     accelerator = make_accelerator(
+        timeout_seconds=args.ddp_timeout,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
         log_with=None if args.report_to == "none" else args.report_to,

@@ -60,15 +60,19 @@ def load_dataset(
     reduce_labels: bool = False,
     cache_dir: str | Path | None = None,
     display_name: str | None = None,
+    num_proc: int | None = None,
+    image_storage: str = "uncompressed",
 ) -> SelectedDataset:
     """The splits and classes of one of the three ways in (see the module docstring): `data_dir` or
-    `dataset_name`, with `labels_file` for every dataset but Cityscapes."""
+    `dataset_name`, with `labels_file` for every dataset but Cityscapes. A `data_dir` is prepared by `num_proc`
+    processes, its training images stored as `image_storage` (`dataset_builders.split_files.IMAGE_STORAGES`); a
+    `dataset_name` is read as it is stored."""
     if labels_file is None:
-        splits = load_cityscapes(data_dir, list_dir, cache_dir)
+        splits = load_cityscapes(data_dir, list_dir, cache_dir, num_proc, image_storage)
         return SelectedDataset(splits, LabelSpace.cityscapes(), display_name or "cityscapes")
     label_space = LabelSpace.from_labels_file(labels_file, reduce_labels=reduce_labels)
     if data_dir is not None:
-        splits = load_split_files(data_dir, label_space, list_dir, cache_dir)
+        splits = load_split_files(data_dir, label_space, list_dir, cache_dir, num_proc, image_storage)
         name = Path(data_dir).resolve().name
     else:
         splits = load_image_label_dataset(

@@ -118,6 +118,32 @@ class PredictionInputs:
     def count(self) -> int:
         return len(self.image_names) + len(self.video_names)
 
+    def input_bytes(self, path: Path) -> int:
+        """The size on disk of a video, or of all the frames of an image sequence: a measure of its work."""
+        return sum(frame.stat().st_size for frame in self.sequences.get(path, [path]))
+
+    def shard(self, index: int, count: int) -> PredictionInputs:
+        """The inputs that process `index` of `count` predicts, each input in exactly one shard, with the output
+        names of the whole plan: images in turn (they are then batched by size), videos and sequences so that the
+        shards' bytes (their work) come out about even, the largest first, each to the lightest shard so far."""
+        if count == 1:
+            return self
+        sizes = {path: self.input_bytes(path) for path in self.video_names}
+        load = [0] * count
+        mine = set()
+        for path in sorted(sizes, key=lambda path: -sizes[path]):  # a stable sort: equal sizes keep the plan's order
+            lightest = load.index(min(load))
+            load[lightest] += sizes[path]
+            if lightest == index:
+                mine.add(path)
+        images = list(self.image_names)[index::count]
+        return PredictionInputs(
+            image_names={path: self.image_names[path] for path in images},
+            video_names={path: name for path, name in self.video_names.items() if path in mine},
+            sequences={path: frames for path, frames in self.sequences.items() if path in mine},
+            sequence_fps=self.sequence_fps,
+        )
+
     def output_folders(self, output_dir: Path, formats: list[str], video_formats: list[str]) -> list[Path]:
         """The folders the outputs go into: one per image format, one per video format."""
         folders = [output_dir / name for name in formats] if self.image_names else []

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
+from accelerate.utils import InitProcessGroupKwargs
 from torch.utils.data import DataLoader
 
 from ..errors import UserInputError
@@ -15,15 +17,18 @@ from ..errors import UserInputError
 logger = get_logger(__name__)
 
 
-def make_accelerator(**kwargs) -> Accelerator:
+def make_accelerator(*, timeout_seconds: float | None = None, **kwargs) -> Accelerator:
     """An `Accelerator` that runs a multi-process launch on the CPU over gloo when no GPU is visible, and runs fp16 on
     a CPU as it does on a GPU.
 
     (accelerate otherwise treats each process of a torchrun-style launch without GPUs as a separate run, and on a
-    CPU leaves fp16 off while reporting it on: the run would train in fp32.)
+    CPU leaves fp16 off while reporting it on: the run would train in fp32.) `timeout_seconds` bounds every wait of a
+    distributed run for its other processes (collectives, barriers): a process whose peer hangs or whose machine is
+    lost stops after it instead of waiting forever (torch's default is 30 minutes for gloo and 10 for NCCL).
     """
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    accelerator = Accelerator(cpu=distributed and not torch.cuda.is_available(), **kwargs)
+    handlers = [] if timeout_seconds is None else [InitProcessGroupKwargs(timeout=timedelta(seconds=timeout_seconds))]
+    accelerator = Accelerator(cpu=distributed and not torch.cuda.is_available(), kwargs_handlers=handlers, **kwargs)
     if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu" and not accelerator.native_amp:
         enable_cpu_float16(accelerator)
     return accelerator
@@ -93,6 +98,20 @@ def check_replicas_identical(accelerator: Accelerator, model: torch.nn.Module) -
     if not torch.equal(gathered.min(dim=0).values, gathered.max(dim=0).values):
         raise RuntimeError("The processes ended with different weights: distributed training is out of sync.")
     logger.info(f"Weights identical on all {accelerator.num_processes} processes")
+
+
+def share_main_process_buffers(accelerator: Accelerator, model: torch.nn.Module) -> None:
+    """Give every process's copy of `model` the main process's buffers (the BatchNorm statistics).
+
+    DDP broadcasts them from the main process at the start of each training forward pass, after which each process
+    updates its own from its own batch (SyncBatchNorm, on GPUs only, keeps them equal). An evaluation that the
+    processes share must score one model, the one the main process saves; the next forward pass would broadcast the
+    same values anyway.
+    """
+    if accelerator.num_processes == 1:
+        return
+    for buffer in model.buffers():
+        torch.distributed.broadcast(buffer.data, src=0)
 
 
 def remaining_batches(

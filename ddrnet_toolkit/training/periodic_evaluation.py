@@ -15,6 +15,7 @@ from modeling_ddrnet import DDRNetImageProcessor
 
 from ..evaluation.scoring import evaluate_split
 from ..model_folder import EVAL_RESULTS_FILE, LABELS_FILE, TRAINING_ARGS_FILE, class_names, save_pretrained_atomically
+from .accelerator import share_main_process_buffers
 from .checkpointing import TrainerState
 from .guards import check_weights_finite
 from .tracking import log_prediction_images
@@ -57,6 +58,7 @@ class PeriodicEvaluation:
     channels_last: bool = False
 
     def __call__(self, model, accelerator: Accelerator, state: TrainerState) -> None:
+        share_main_process_buffers(accelerator, model)
         result = evaluate_split(
             model,
             self.split,

@@ -14,10 +14,12 @@ from cityscapesscripts.helpers.labels import labels as official_labels
 from conftest import REPO_ROOT, cache_dirs, tree_digest
 from PIL import Image
 
-from dataset_builders.cityscapes import CityscapesDataError, load_cityscapes, write_split_lists
+from dataset_builders.cityscapes import Cityscapes, CityscapesDataError, load_cityscapes, write_split_lists
 from dataset_builders.cityscapes.cityscapes import read_label_as_train_ids
 from dataset_builders.cityscapes.labels import CLASS_NAMES
 from dataset_builders.cityscapes.synthetic import make_synthetic_cityscapes
+from dataset_builders.disk_space import InsufficientDiskSpace, size_text
+from dataset_builders.split_files import prepare_splits
 from ddrnet_toolkit.data.loaders import EvalDataset
 from modeling_ddrnet.configuration_ddrnet import CITYSCAPES_CLASS_NAMES
 
@@ -103,6 +105,64 @@ def test_training_images_are_stored_as_uncompressed_pngs_of_the_same_pixels(synt
         sample = EvalDataset(split)[0]
         assert sample["pixel_values"].dtype == torch.uint8 and sample["labels"].dtype == torch.uint8
         np.testing.assert_array_equal(sample["pixel_values"].numpy(), np.asarray(Image.open(io.BytesIO(original))))
+
+
+def rows(split: datasets.Dataset) -> list[dict]:
+    """Every column of every row, images and labels as their stored bytes."""
+    split = split.cast_column("image", datasets.Image(decode=False))
+    if "label" in split.column_names:
+        split = split.cast_column("label", datasets.Image(decode=False))
+    return split.to_list()
+
+
+def test_two_processes_prepare_the_same_rows_into_the_same_cache(synthetic_root, tmp_path):
+    one = load_cityscapes(synthetic_root, cache_dir=tmp_path / "one")
+    two = load_cityscapes(synthetic_root, cache_dir=tmp_path / "two", num_proc=2)
+    assert list(one) == list(two)
+    for name in one:
+        assert rows(two[name]) == rows(one[name]), name
+    # The number of processes is not part of the cache's key: one process reads what two prepared.
+    assert len(two["train"].cache_files) == 2  # one Arrow file per process
+    prepared = [path.relative_to(tmp_path / "two") for path in cache_dirs(tmp_path / "two")]
+    assert prepared == [path.relative_to(tmp_path / "one") for path in cache_dirs(tmp_path / "one")]
+    again = load_cityscapes(synthetic_root, cache_dir=tmp_path / "two")
+    assert again["train"].cache_files == two["train"].cache_files and len(cache_dirs(tmp_path / "two")) == 1
+
+
+def test_training_images_can_be_stored_as_their_files(synthetic_root, tmp_path):
+    splits = load_cityscapes(synthetic_root, cache_dir=tmp_path / "cache", image_storage="original")
+    paths = [line.split()[0] for line in (synthetic_root / "lists" / "train.lst").read_text().splitlines()]
+    stored = [row["image"]["bytes"] for row in rows(splits["train"])]
+    assert stored == [(synthetic_root / path).read_bytes() for path in paths]
+    # A cache of its own beside the uncompressed one, with the same labels.
+    uncompressed = load_cityscapes(synthetic_root, cache_dir=tmp_path / "cache")
+    assert len(cache_dirs(tmp_path / "cache")) == 2
+    assert [row["label"] for row in rows(uncompressed["train"])] == [row["label"] for row in rows(splits["train"])]
+    with pytest.raises(CityscapesDataError, match="image_storage must be one of uncompressed, original, got 'png'"):
+        load_cityscapes(synthetic_root, cache_dir=tmp_path / "cache", image_storage="png")
+
+
+def test_the_size_estimate_covers_what_is_written(synthetic_root, tmp_path):
+    for storage in ("uncompressed", "original"):
+        cache = tmp_path / storage
+        builder = Cityscapes(synthetic_root, image_storage=storage, cache_dir=str(cache))
+        estimate = builder.estimated_size()
+        prepare_splits(builder)
+        written = sum(path.stat().st_size for path in cache.rglob("*.arrow"))
+        assert written <= estimate <= 2 * written, (storage, written, estimate)
+
+
+def test_a_preparation_the_disk_cannot_hold_is_refused_before_writing(synthetic_root, tmp_path, monkeypatch):
+    import dataset_builders.disk_space as disk_space
+
+    monkeypatch.setattr(disk_space, "free_bytes", lambda folder: 150_000)
+    estimate = Cityscapes(synthetic_root).estimated_size()
+    with pytest.raises(InsufficientDiskSpace) as refused:
+        load_cityscapes(synthetic_root, cache_dir=tmp_path / "cache")
+    expected = f"preparing the cityscapes dataset needs about {size_text(estimate)} in {tmp_path / 'cache'}"
+    assert str(refused.value).startswith(expected)
+    assert "but only 150.0 kB are free on the disk holding" in str(refused.value)
+    assert not cache_dirs(tmp_path / "cache") and not list((tmp_path / "cache").rglob("*.arrow"))
 
 
 def test_original_format_with_spaces_and_train_id_labels_loads_unchanged(synthetic_root, tmp_path):

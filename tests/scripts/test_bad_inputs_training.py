@@ -249,6 +249,9 @@ CASES = [
     Case("eval-steps-0", "train", [*TRAIN_BASE, "--eval_steps", "0"], 2, "--eval_steps must be at least 1"),
     Case("workers-negative", "train", [*TRAIN_BASE, "--num_workers", "-2"], 2, "--num_workers must be >= 0"),
     Case("unknown-variant", "train", [*TRAIN_BASE, "--variant", "ddrnet-50"], 2, "invalid choice: 'ddrnet-50'"),
+    Case("preparation-workers-0", "train", [*TRAIN_BASE, "--preprocessing_num_workers", "0"], 2, "must be >= 1, got 0"),
+    Case("ddp-timeout-0", "train", [*TRAIN_BASE, "--ddp_timeout", "0"], 2, "must be a positive number of seconds"),
+    Case("image-storage", "train", [*TRAIN_BASE, "--train_image_storage", "jpeg"], 2, "invalid choice: 'jpeg'"),
     Case(
         "compile-backend-unknown",
         "train",
@@ -602,6 +605,23 @@ def test_with_two_processes_the_clear_line_is_not_buried_under_a_peer_traceback(
     assert "error: data_dir does not exist or is not a folder" in result.stderr
     assert "error: process 1 stopped because another process of the run failed" in result.stderr
     assert "[rank1]: Traceback" not in result.stderr and "[rank0]: Traceback" not in result.stderr
+
+
+def test_a_disk_too_small_for_the_preparation_is_refused_naming_the_options(workspace, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("dataset_builders.disk_space.free_bytes", lambda folder: 150_000)
+    values = {"data": workspace["data"], "tmp": tmp_path, "model": workspace["model"]}
+    argv = [argument.format(**values) for argument in [*EVAL_BASE, "--model_name_or_path", "{model}"]]
+    with pytest.raises(SystemExit) as exit_info:
+        run_script(lambda: load_script("eval").main(argv))
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: preparing the cityscapes dataset needs about ") and error.count("\n") == 1
+    assert "but only 150.0 kB are free on the disk holding" in error
+    assert error.endswith(
+        "nothing was written: free some space, point --cache_dir to a larger disk, or store the training images as "
+        "they are (--train_image_storage original)\n"
+    )
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").rglob("*.arrow"))
 
 
 def test_a_full_disk_is_named_in_one_line(capsys):

@@ -126,3 +126,39 @@ def test_benchmark_int8_needs_model_and_data(capsys):
     with pytest.raises(SystemExit) as exit_info:
         benchmark_script.parse_args(["--int8_model_name_or_path", "some/model"])
     assert exit_info.value.code == 2 and "go together" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_scaling_preset_measures_every_study_and_draws_them(tmp_path):
+    arguments = ["--preset", "scaling", "--scaling_plan", "smoke", "--device", "cpu", "--output_dir", str(tmp_path)]
+    result = run_script("benchmark.py", *arguments)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "scaling.json").read_text())
+    studies = {row["study"] for row in results["rows"]}
+    assert studies == {
+        "inference (whole image)",
+        "inference (sliding window)",
+        "training step",
+        "evaluation",
+        "preparation (1 process)",
+        "preparation (2 processes)",
+        "storage",
+        "data loading",
+    }
+    assert all(row["seconds"] > 0 for row in results["rows"])
+    inference = [row for row in results["rows"] if row["study"].startswith("inference")]
+    assert all(row["peak_mb"] > 0 and row["extra"]["memory"].startswith("peak RSS") for row in inference)
+    storage = {row["setting"]: row["extra"] for row in results["rows"] if row["study"] == "storage"}
+    assert (
+        storage["PNG files, stored uncompressed"]["mb_per_image"]
+        > storage["PNG files, stored as they are"]["mb_per_image"]
+    )
+    assert results["preparation_consistency"] == {"same_rows": True, "same_cache_key": True}
+    assert {(fit["study"], fit["quantity"]) for fit in results["fits"]} >= {
+        ("inference (whole image)", "seconds"),
+        ("training step", "seconds"),
+        ("evaluation", "seconds"),
+        ("preparation (2 processes)", "seconds"),
+    }
+    assert (tmp_path / "scaling.png").read_bytes().startswith(b"\x89PNG")
+    assert "| study | what | fitted growth |" in (tmp_path / "scaling.md").read_text()

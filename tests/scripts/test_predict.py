@@ -3,7 +3,9 @@ undecodable videos refused by name with nothing left behind."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -200,7 +202,8 @@ def test_video_truncated_midway_stops_and_its_partial_outputs_are_removed(tiny_m
     # It opened, so frames were predicted and written before the cut packet was reached.
     assert f"error: {bad}: cannot be decoded as a video (the packet at byte" in errors[0]
     assert "cut short: truncated file?) (stopped;" in errors[0]
-    assert not [path for path in out.rglob("*") if not path.is_dir()]  # no video, frame or temporary file
+    # No video, frame, temporary file or manifest (the job did not finish): only the settings the outputs would have.
+    assert [path.name for path in out.rglob("*") if not path.is_dir()] == ["prediction_settings.json"]
 
 
 def test_undecodable_video_skipped_beside_a_good_one(tiny_model_dir, tmp_path):
@@ -211,8 +214,15 @@ def test_undecodable_video_skipped_beside_a_good_one(tiny_model_dir, tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"skipped: {bad}: cannot be decoded as a video" in result.stderr
     assert "error: skipped 1 of 2 input(s)" in result.stderr
-    assert [path.name for path in out.rglob("*") if path.is_file()] == ["good.mp4"]
+    outputs = sorted(path.name for path in out.rglob("*") if path.is_file())
+    assert outputs == ["good.mp4", "manifest.jsonl", "prediction_settings.json"]
     assert read_video(out / "video" / "overlay" / "good.mp4")[0].shape == (12, 64, 96, 3)
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [(line["input"], line["status"], line["outputs"]) for line in manifest] == [
+        (str(bad), "unreadable", []),
+        (str(tmp_path / "in" / "good.mp4"), "predicted", ["video/overlay/good.mp4"]),
+    ]
+    assert manifest[0]["error"].startswith(f"{bad}: cannot be decoded as a video")
 
 
 def test_predict_writes_three_formats_with_the_right_sizes_and_values(synthetic_root, tiny_model_dir, tmp_path):
@@ -364,3 +374,126 @@ def test_engine_argument_errors(arguments, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         load_script("predict").parse_args(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.fixture
+def a_job(synthetic_root, tmp_path) -> Path:
+    """A folder of 11 images of one size, one of another size and two videos of different lengths."""
+    inputs = tmp_path / "job"
+    for path in sorted((synthetic_root / "leftImg8bit").rglob("*.png")):
+        target = inputs / "frames" / path.relative_to(synthetic_root / "leftImg8bit")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    Image.fromarray(moving_rectangles(3, 48, 80)[1]).save(inputs / "odd.png")
+    write_video(inputs / "clips" / "long.mp4", moving_rectangles(12, 64, 96))
+    write_video(inputs / "clips" / "short.mp4", moving_rectangles(5, 64, 96))
+    return inputs
+
+
+def predict_job(model_dir: Path, inputs: Path, output_dir: Path, *extra: str, config: str | None = None):
+    arguments = ["--model_name_or_path", str(model_dir), "--inputs", str(inputs), "--output_dir", str(output_dir)]
+    arguments += ["--video_formats", "overlay", "labels", "--batch_size", "2", *extra]
+    result = run_script("predict.py", *arguments, config=config, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result
+
+
+def job_outputs(output_dir: Path) -> dict[str, bytes | np.ndarray]:
+    """Every output file's bytes, a video's decoded frames, and the manifest's lines, by path relative to the job."""
+    outputs: dict[str, bytes | np.ndarray] = {}
+    for path in sorted(p for p in output_dir.rglob("*") if p.is_file()):
+        key = path.relative_to(output_dir).as_posix()
+        outputs[key] = read_video(path)[0] if path.suffix == ".mp4" else path.read_bytes()
+    return outputs
+
+
+def manifest_statuses(output_dir: Path) -> dict[str, str]:
+    lines = [json.loads(line) for line in (output_dir / "manifest.jsonl").read_text().splitlines()]
+    return {Path(line["input"]).name: line["status"] for line in lines}
+
+
+def assert_same_outputs(expected: dict, actual: dict) -> None:
+    assert expected.keys() == actual.keys()
+    for key, value in expected.items():
+        assert np.array_equal(value, actual[key]) if isinstance(value, np.ndarray) else value == actual[key], key
+
+
+@pytest.mark.slow
+def test_two_processes_share_the_job_and_write_what_one_process_writes(tiny_model_dir, a_job, tmp_path):
+    alone = predict_job(tiny_model_dir, a_job, tmp_path / "alone", "--device", "cpu")
+    shared = predict_job(tiny_model_dir, a_job, tmp_path / "shared", config="multi_cpu.yaml")
+    assert "wrote 12 prediction(s) per format" in alone.stdout and "wrote 12 prediction(s) per format" in shared.stdout
+    assert "wrote 2 video(s) of 17 frame(s)" in shared.stdout  # counted over both processes, each input once
+    outputs = job_outputs(tmp_path / "alone")
+    assert len(outputs) == 12 * 2 + 2 + 17 + 2  # images x formats, overlay videos, label frames, manifest + settings
+    assert_same_outputs(outputs, job_outputs(tmp_path / "shared"))  # the manifest too: same inputs, same order
+    assert set(manifest_statuses(tmp_path / "shared").values()) == {"predicted"}
+    # The bar counts the whole job (12 images + 17 frames), not a process's share.
+    bars = [part for part in shared.stderr.replace("\r", "\n").splitlines() if part.startswith("predicting:")]
+    assert bars and all("/29 [" in bar for bar in bars) and "29/29 [" in bars[-1]
+
+
+@pytest.mark.slow
+def test_an_interrupted_job_run_again_predicts_only_what_is_missing(tiny_model_dir, a_job, tmp_path):
+    reference = tmp_path / "reference"
+    predict_job(tiny_model_dir, a_job, reference, "--device", "cpu")
+
+    # The job killed partway: the outputs it had finished are there, a temporary file of one it was writing too.
+    resumed = tmp_path / "resumed"
+    (resumed / "video").mkdir(parents=True)
+    for name in ("color/frames/train", "overlay/frames/train", "video/labels/long"):
+        shutil.copytree(reference / name, resumed / name)
+    shutil.copy(reference / "prediction_settings.json", resumed)
+    (resumed / "overlay" / "odd.png").parent.mkdir(exist_ok=True)
+    shutil.copy(reference / "color" / "odd.png", resumed / "color" / "odd.png")  # one format of two done
+    (resumed / "overlay" / ".odd.png.abc123.tmp").write_bytes(b"half a PNG")
+    kept = {path: path.stat().st_mtime_ns for path in resumed.rglob("*") if path.is_file() and "tmp" not in path.name}
+
+    result = predict_job(tiny_model_dir, a_job, resumed, config="multi_cpu.yaml")
+    assert "wrote 6 prediction(s) per format" in result.stdout  # 3 val, 2 test and odd.png (its overlay only)
+    assert "6 input(s) already had all their outputs" in result.stdout  # the train images
+    assert "wrote 2 video(s) of 17 frame(s)" in result.stdout  # long.mp4 lacked its overlay, short.mp4 all
+    assert all(path.stat().st_mtime_ns == mtime for path, mtime in kept.items())  # nothing redone
+    statuses = manifest_statuses(resumed)
+    assert [name for name, status in statuses.items() if status == "already_complete"] == [
+        path.name for path in sorted((a_job / "frames" / "train").rglob("*.png"))
+    ]
+    assert len(statuses) == 14 and list(statuses.values()).count("predicted") == 8
+    outputs = job_outputs(resumed)
+    assert outputs.pop("overlay/.odd.png.abc123.tmp") == b"half a PNG"  # another job's temporary file: left alone
+    expected = job_outputs(reference)
+    outputs.pop("manifest.jsonl"), expected.pop("manifest.jsonl")
+    assert_same_outputs(expected, outputs)
+
+    # Other settings are refused beside these outputs; --overwrite redoes every one.
+    refused = run_script(
+        "predict.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--inputs",
+        str(a_job),
+        "--output_dir",
+        str(resumed),
+        "--alpha",
+        "0.3",
+        "--device",
+        "cpu",
+    )
+    assert refused.returncode == 1
+    assert f"error: {resumed} holds predictions of other settings (alpha;" in refused.stderr
+    assert all(path.stat().st_mtime_ns == mtime for path, mtime in kept.items())
+    predict_job(tiny_model_dir, a_job, resumed, "--overwrite", "--device", "cpu")
+    assert set(manifest_statuses(resumed).values()) == {"predicted"}
+    assert all(path.stat().st_mtime_ns != mtime for path, mtime in kept.items() if path.suffix == ".png")
+
+
+@pytest.mark.slow
+def test_an_unreadable_input_stops_every_process_before_writing_with_one_line(tiny_model_dir, a_job, tmp_path):
+    (a_job / "frames" / "notes.png").write_text("not a picture")
+    arguments = ["--model_name_or_path", str(tiny_model_dir), "--inputs", str(a_job / "frames")]
+    result = run_script("predict.py", *arguments, "--output_dir", str(tmp_path / "out"), config="multi_cpu.yaml")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode != 0
+    assert len(errors) == 1 and errors[0].startswith("error: 1 of 12 input(s) cannot be read, nothing was predicted:")
+    assert "notes.png: cannot read as an image" in errors[0]
+    assert not list((tmp_path / "out").rglob("*.png"))

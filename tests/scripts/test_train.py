@@ -10,7 +10,16 @@ import evaluate
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, TINY_TRAINING_ARGS, Run, load_script, run_script, tiny_config, train_command
+from conftest import (
+    REPO_ROOT,
+    TINY_TRAINING_ARGS,
+    Run,
+    check_evaluation_equals_one_process,
+    load_script,
+    run_script,
+    tiny_config,
+    train_command,
+)
 from safetensors.torch import load_file
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -106,6 +115,7 @@ def test_two_process_training_writes_once(synthetic_root, tiny_model_dir, tmp_pa
     assert [p.name for p in (output_dir / "checkpoints").iterdir()] == ["step_00000002"]
     assert len(list((output_dir / "logs").rglob("events.out.tfevents.*"))) >= 1
     assert (output_dir / "last_model" / "model.safetensors").is_file()
+    check_evaluation_equals_one_process(output_dir, synthetic_root, tmp_path)
 
 
 @pytest.mark.slow
