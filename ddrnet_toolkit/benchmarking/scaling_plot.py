@@ -6,21 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserInputError
+from ..plotting import import_pyplot
 from .scaling import Fit, ScalingRow
-
-
-def import_pyplot():
-    """matplotlib's pyplot on a backend that needs no display, or a `UserInputError` saying how to install it."""
-    try:
-        import matplotlib
-    except ImportError as error:
-        raise UserInputError("plotting needs matplotlib: pip install matplotlib (the benchmark extra)") from error
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
-
-    return pyplot
-
 
 INFERENCE = ("inference (whole image)", "inference (sliding window)")
 

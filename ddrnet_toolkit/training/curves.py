@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import UserInputError
 from ..files import replace_atomically
+from ..plotting import import_pyplot
 
 LOG_FOLDER = "logs"
 DEFAULT_TAGS = ("train/loss", "eval/mean_iou")
@@ -65,11 +66,7 @@ def plot_runs(
 
     Runs whose names share the part before the last `-` (e.g. `ours-seed0`, `ours-seed1`) share a colour.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = import_pyplot()
     groups = sorted({name.rsplit("-", 1)[0] for name in runs})
     colours = {group: plt.get_cmap("tab10")(index % 10) for index, group in enumerate(groups)}
     figure, axes = plt.subplots(1, len(tags), figsize=(5.5 * len(tags), 4), squeeze=False)
