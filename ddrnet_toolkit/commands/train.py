@@ -31,7 +31,7 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
 from modeling_ddrnet import VARIANTS
-from modeling_ddrnet.configuration_ddrnet import NAMED_CLASS_WEIGHTS
+from modeling_ddrnet.configuration_ddrnet import LOSS_TYPES, NAMED_CLASS_WEIGHTS
 
 from ..data.augmentation import TrainAugmentation
 from ..data.loaders import default_num_workers, train_dataloader
@@ -45,6 +45,7 @@ from ..training.accelerator import (
     remaining_batches,
 )
 from ..training.checkpointing import TrainerState, save_checkpoint, start_or_resume
+from ..training.distillation import DEFAULT_TEMPERATURE, DEFAULT_WEIGHTS, DISTILLATION_MODES, Teacher, load_teacher
 from ..training.guards import NonFiniteGuard
 from ..training.model_setup import architecture_of, build_model, resolve_class_weights, training_record
 from ..training.optimization import poly_scheduler, sgd_with_momentum_buffers
@@ -82,7 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="Loss weight per class: the Cityscapes recipe's, auto (from the training labels' pixel shares, see "
         "ddrnet_toolkit/class_weights.py), or none. Default: cityscapes on Cityscapes, none elsewhere.",
     )
-    model.add_argument("--no_ohem", action="store_true", help="Plain cross entropy instead of OHEM.")
+    model.add_argument(
+        "--loss",
+        choices=LOSS_TYPES,
+        default=None,
+        help="The segmentation loss of both heads (the auxiliary one weighted 0.4): ohem (the paper's, default), "
+        "cross_entropy, or dice_ce_edge (cross entropy + cross entropy on label boundaries + Dice, super-gradients').",
+    )
+    model.add_argument("--no_ohem", action="store_true", help="Same as --loss cross_entropy (older recipes).")
     model.add_argument(
         "--ignore_mismatched_sizes",
         action="store_true",
@@ -140,6 +148,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     extras.add_argument(
         "--color_jitter", type=float, default=0.0, help="Brightness, contrast and saturation jitter strength (0.5)."
+    )
+
+    teacher = parser.add_argument_group("knowledge distillation (off unless a teacher is given)")
+    teacher.add_argument(
+        "--teacher_model_name_or_path",
+        default=None,
+        help="A trained DDRNet folder (any variant, the same classes) whose scores the student also learns to match; "
+        "it runs frozen beside the student and is not saved.",
+    )
+    teacher.add_argument(
+        "--distillation",
+        choices=DISTILLATION_MODES,
+        default=None,
+        help="channel: each class map's spatial distribution (CWD, super-gradients'; default); pixel: each pixel's "
+        "class distribution.",
+    )
+    teacher.add_argument(
+        "--distillation_weight",
+        type=float,
+        default=None,
+        help=f"Weight of the distillation term in the loss (default: {DEFAULT_WEIGHTS['channel']:g} channel, "
+        f"{DEFAULT_WEIGHTS['pixel']:g} pixel).",
+    )
+    teacher.add_argument(
+        "--distillation_temperature",
+        type=float,
+        default=None,
+        help="Softening temperature T of both distributions; the term is scaled by T^2 "
+        f"(default {DEFAULT_TEMPERATURE:g}).",
     )
 
     speed = parser.add_argument_group("speed")
@@ -201,8 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     batch_size, accumulation = args.per_device_train_batch_size, args.gradient_accumulation_steps
     train_loader = train_dataloader(train_split, augmentation, batch_size, args.num_workers, args.seed, pin_memory)
 
-    # Model, optimizer and schedule.
+    # Model (and the teacher, frozen and never prepared: it is not trained, synchronized or saved), optimizer and
+    # schedule.
     model = prepare_model_layout(model_from_arguments(args, dataset, train_split), accelerator, args.channels_last)
+    align_corners = model.config.align_corners
+    teacher = teacher_from_arguments(args, dataset, accelerator)
     optimizer = sgd_with_momentum_buffers(
         model, args.learning_rate, args.momentum, args.weight_decay, args.head_lr_multiplier
     )
@@ -241,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Training loop.
     guard = NonFiniteGuard(accelerator, optimizer, args.max_nonfinite_steps, skipped_before=state.skipped_steps)
-    losses = LossMeter(accelerator, effective_batch, state.global_step)
+    losses = LossMeter(accelerator, effective_batch, state.global_step, distilling=teacher is not None)
     preemption = Preemption(accelerator)
     quiet = already_finished or not accelerator.is_local_main_process
     model.train()
@@ -251,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     batches = remaining_batches(accelerator, train_loader, first_epoch, last_epoch, done)
     with tqdm(total=plan.max_train_steps, initial=state.global_step, desc="training", disable=quiet) as progress:
         for epoch, batch in batches:
-            outputs = train_on_batch(accelerator, model, optimizer, guard, batch, args.channels_last)
+            outputs, distillation = train_on_batch(
+                accelerator, model, optimizer, guard, batch, args.channels_last, teacher, align_corners
+            )
             if not accelerator.sync_gradients:
                 continue
             scheduler.step()
@@ -259,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                 average.update(unwrapped)
             state.global_step += 1
             progress.update(1)
-            losses.add(outputs)
+            losses.add(outputs, distillation)
 
             step = state.global_step
             if plan.is_logging_step(step):  # the only host synchronization of the loop
@@ -316,12 +358,32 @@ def model_from_arguments(args: argparse.Namespace, dataset, train_split):
     return build_model(
         dataset,
         class_weights=resolve_class_weights(args.class_weights, dataset, train_split),
-        use_ohem=not args.no_ohem,
+        loss_type=args.loss,
         ohem_min_kept=args.ohem_min_kept,
         variant=args.variant,
         model_name_or_path=args.model_name_or_path,
         ignore_mismatched_sizes=args.ignore_mismatched_sizes,
     )
+
+
+def teacher_from_arguments(args: argparse.Namespace, dataset, accelerator: Accelerator) -> Teacher | None:
+    """The teacher of `--teacher_model_name_or_path` on this process's device, under the run's autocast."""
+    if args.teacher_model_name_or_path is None:
+        return None
+    label_space = dataset.label_space
+    teacher = load_teacher(
+        args.teacher_model_name_or_path,
+        [label_space.id2label[index] for index in range(label_space.num_labels)],
+        label_space.ignore_index,
+        mode=args.distillation,
+        weight=args.distillation_weight,
+        temperature=args.distillation_temperature,
+        device=accelerator.device,
+        channels_last=args.channels_last,
+        autocast=accelerator.autocast,
+    )
+    logger.info(f"Teacher: {teacher.describe()}", main_process_only=True)
+    return teacher
 
 
 def final_message(output_dir: Path, state: TrainerState, evaluated: bool) -> str:
@@ -436,6 +498,7 @@ def check_training_arguments(args: argparse.Namespace, parser: argparse.Argument
             f"(--base_size {args.base_size} x {high} = {largest:g} on the long side): every crop would be mostly "
             "padding. Lower --crop_size or raise --base_size/--scale_range."
         )
+    check_loss_arguments(args, parser)
     if not math.isfinite(args.learning_rate) or args.learning_rate <= 0:
         parser.error(f"--learning_rate must be a positive number, got {args.learning_rate}")
     if args.warmup_steps < 0:
@@ -457,6 +520,29 @@ def check_training_arguments(args: argparse.Namespace, parser: argparse.Argument
         backends = torch._dynamo.list_backends(exclude_tags=())
         if args.compile_backend not in backends:
             parser.error(f"--compile_backend must be one of {', '.join(backends)}, got {args.compile_backend}")
+
+
+def check_loss_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Resolve `--loss` (and `--no_ohem`, its older spelling) and the distillation options, which apply with a
+    teacher only, to their values."""
+    if args.no_ohem and args.loss not in (None, "cross_entropy"):
+        parser.error(f"--no_ohem means --loss cross_entropy, which contradicts --loss {args.loss}")
+    args.loss = args.loss or ("cross_entropy" if args.no_ohem else "ohem")
+    options = ("distillation", "distillation_weight", "distillation_temperature")
+    if args.teacher_model_name_or_path is None:
+        given = [f"--{name}" for name in options if getattr(args, name) is not None]
+        if given:
+            parser.error(f"{', '.join(given)} need(s) --teacher_model_name_or_path")
+        return
+    args.distillation = args.distillation or DISTILLATION_MODES[0]
+    if args.distillation_weight is None:
+        args.distillation_weight = DEFAULT_WEIGHTS[args.distillation]
+    if args.distillation_temperature is None:
+        args.distillation_temperature = DEFAULT_TEMPERATURE
+    for name in ("distillation_weight", "distillation_temperature"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):
+            parser.error(f"--{name} must be a positive number, got {value}")
 
 
 cli = entry_point(main)

@@ -123,7 +123,15 @@ def model_card(
             lines.append(f"| {text(name)} | {percent(value)} |")
         lines.append("")
     if training:
-        lines += ["## Training hyperparameters", "", "| hyperparameter | value |", "|---|---|"]
+        lines += ["## Training hyperparameters", ""]
+        if training.get("teacher_model_name_or_path"):
+            lines += [
+                f"Distilled from the teacher `{text(training['teacher_model_name_or_path'])}` "
+                f"({text(training.get('distillation'))}-wise, weight {text(training.get('distillation_weight'))}, "
+                f"temperature {text(training.get('distillation_temperature'))}) on top of its own loss.",
+                "",
+            ]
+        lines += ["| hyperparameter | value |", "|---|---|"]
         lines += [f"| {text(key)} | {text(value)} |" for key, value in training.items() if value is not None]
         lines.append("")
     lines += [

@@ -29,9 +29,11 @@ DEFAULT_VARIANT = "ddrnet-23-slim"
 RECORDED_OPTIONS = (
     "variant", "model_name_or_path", "learning_rate", "momentum", "weight_decay", "poly_power",
     "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_train_steps",
-    "crop_size", "base_size", "scale_range", "no_ohem", "seed", "mixed_precision", "train_split",
+    "crop_size", "base_size", "scale_range", "loss", "seed", "mixed_precision", "train_split",
     "ema_decay", "warmup_steps", "head_lr_multiplier", "rare_class_probability", "color_jitter",
+    "teacher_model_name_or_path", "distillation", "distillation_weight", "distillation_temperature",
 )  # fmt: skip
+DISTILLATION_OPTIONS = RECORDED_OPTIONS[-4:]  # recorded when a teacher is given
 
 
 def class_weights_choice(choice: str | None, dataset: SelectedDataset) -> str:
@@ -60,21 +62,21 @@ def build_model(
     dataset: SelectedDataset,
     *,
     class_weights: list[float] | None,
-    use_ohem: bool = True,
+    loss_type: str = "ohem",
     ohem_min_kept: int | None = None,
     variant: str | None = None,
     model_name_or_path: str | Path | None = None,
     ignore_mismatched_sizes: bool = False,
 ) -> DDRNetForSemanticSegmentation:
     """A new network of `variant` (23-slim by default), or the saved model at `model_name_or_path`, for the
-    dataset's classes and with the given loss settings."""
+    dataset's classes and with the given loss settings (`loss_type`: one of `LOSS_TYPES`)."""
     label_space = dataset.label_space
     settings = {
         "id2label": label_space.id2label,
         "label2id": {name: index for index, name in label_space.id2label.items()},
         "semantic_loss_ignore_index": label_space.ignore_index,
         "class_weights": class_weights,
-        "use_ohem": use_ohem,
+        "loss_type": loss_type,
     }
     if ohem_min_kept is not None:
         settings["ohem_min_kept"] = ohem_min_kept
@@ -107,8 +109,11 @@ def training_record(
     options: Mapping[str, Any], dataset: SelectedDataset, config: DDRNetConfig, effective_batch: int
 ) -> dict:
     """The hyperparameters a model card reports (`RECORDED_OPTIONS` of the run's `options`, its recipe file as
-    `recipe`), with the resolved class weights and how they were made."""
+    `recipe`; the distillation options only with a teacher), with the resolved class weights and how they were made."""
     record = {"recipe": options.get("config"), **{key: options[key] for key in RECORDED_OPTIONS}}
+    if record["teacher_model_name_or_path"] is None:
+        for key in DISTILLATION_OPTIONS:
+            del record[key]
     record.update(dataset=dataset.name, num_labels=config.num_labels, effective_batch_size=effective_batch)
     record["class_weights"] = class_weights_choice(options["class_weights"], dataset)
     if record["class_weights"] == "auto":

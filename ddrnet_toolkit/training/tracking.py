@@ -18,29 +18,37 @@ logger = get_logger(__name__)
 
 
 class LossMeter:
-    """Sums the total, main and auxiliary losses on the device; the host reads them once per logging interval."""
+    """Sums the total, main, auxiliary and distillation losses on the device; the host reads them once per logging
+    interval."""
 
-    def __init__(self, accelerator: Accelerator, images_per_step: int, start_step: int):
+    def __init__(self, accelerator: Accelerator, images_per_step: int, start_step: int, distilling: bool = False):
         self.accelerator = accelerator
         self.images_per_step = images_per_step
-        self.sums = torch.zeros(3, device=accelerator.device)
+        self.distilling = distilling
+        self.sums = torch.zeros(4, device=accelerator.device)
         self.count = 0
         self.since_time, self.since_step = time.perf_counter(), start_step
 
-    def add(self, outputs) -> None:
-        auxiliary = outputs.auxiliary_loss if outputs.auxiliary_loss is not None else outputs.main_loss * 0
-        self.sums += torch.stack([outputs.loss, outputs.main_loss, auxiliary]).detach().float()
+    def add(self, outputs, distillation_loss: torch.Tensor | None = None) -> None:
+        zero = outputs.main_loss * 0
+        auxiliary = outputs.auxiliary_loss if outputs.auxiliary_loss is not None else zero
+        distillation = distillation_loss if distillation_loss is not None else zero
+        self.sums += torch.stack([outputs.loss, outputs.main_loss, auxiliary, distillation]).detach().float()
         self.count += 1
 
     def read(self, step: int) -> dict[str, float]:
-        """Mean losses over all processes since the last read, and the images per second (a host sync)."""
-        total, main, auxiliary = self.accelerator.reduce(self.sums / max(self.count, 1), "mean").tolist()
+        """Mean losses over all processes since the last read (the distillation term when distilling), and the
+        images per second (a host sync)."""
+        total, main, auxiliary, distillation = self.accelerator.reduce(self.sums / max(self.count, 1), "mean").tolist()
         elapsed = max(time.perf_counter() - self.since_time, 1e-9)
         images_per_second = (step - self.since_step) * self.images_per_step / elapsed
         self.sums.zero_()
         self.count = 0
         self.since_time, self.since_step = time.perf_counter(), step
-        return {"loss": total, "main_loss": main, "aux_loss": auxiliary, "images_per_second": images_per_second}
+        logs = {"loss": total, "main_loss": main, "aux_loss": auxiliary, "images_per_second": images_per_second}
+        if self.distilling:
+            logs["distillation_loss"] = distillation
+        return logs
 
 
 def log_prediction_images(accelerator: Accelerator, samples: list, step: int, palette: np.ndarray) -> None:
@@ -71,8 +79,11 @@ def log_training_step(
         logs["learning_rate_heads"] = learning_rates[1]
     accelerator.log({f"train/{k}": v for k, v in logs.items()}, step=step)
     progress.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['learning_rate']:.5f}")
+    parts = f"main {logs['main_loss']:.4f}"
+    if "distillation_loss" in logs:
+        parts += f", distillation {logs['distillation_loss']:.4f}"
     logger.info(
-        f"step {step}/{max_train_steps} epoch {epoch} loss {logs['loss']:.4f} (main {logs['main_loss']:.4f}) "
+        f"step {step}/{max_train_steps} epoch {epoch} loss {logs['loss']:.4f} ({parts}) "
         f"lr {logs['learning_rate']:.6f} {logs['images_per_second']:.1f} images/s"
         + (f", {skipped_steps} step(s) skipped so far" if skipped_steps else "")
     )

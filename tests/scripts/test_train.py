@@ -222,6 +222,72 @@ def test_resume_with_the_average_of_the_weights_is_bit_exact(plus_run, synthetic
     assert "was trained with --ema_decay 0.9, this run has 0.5" in result.stderr.strip().splitlines()[-1]
 
 
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory):
+    """A tiny teacher twice the student's width (any variant may teach), with the student's classes."""
+    path = tmp_path_factory.mktemp("teacher")
+    torch.manual_seed(1)
+    DDRNetForSemanticSegmentation(tiny_config(base_channels=16, head_channels=32)).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def distilled_run(synthetic_root, tiny_model_dir, teacher_dir, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("distilled") / "run"
+    teacher = ("--teacher_model_name_or_path", str(teacher_dir), "--loss", "dice_ce_edge")
+    result = train(synthetic_root, tiny_model_dir, output_dir, *teacher, *SIX_STEPS, "--logging_steps", "3")
+    return output_dir, result, teacher
+
+
+def test_distillation_logs_its_term_records_the_teacher_and_saves_only_the_student(
+    distilled_run, teacher_dir, tiny_model_dir
+):
+    output_dir, result, _ = distilled_run
+    assert f"Teacher: {teacher_dir} (channel-wise distillation, weight 6, temperature 3)" in result.stderr
+    assert "step 3/6 epoch" in result.stderr and ", distillation " in result.stderr
+    assert "train/distillation_loss" in scalar_and_image_tags(output_dir / "logs")["scalars"]
+    record = json.loads((output_dir / "last_model" / "training_args.json").read_text())
+    assert record["teacher_model_name_or_path"] == str(teacher_dir) and record["loss"] == "dice_ce_edge"
+    assert (record["distillation"], record["distillation_weight"], record["distillation_temperature"]) == (
+        "channel",
+        6.0,
+        3.0,
+    )
+    assert json.loads((output_dir / "last_model" / "config.json").read_text())["loss_type"] == "dice_ce_edge"
+    # The checkpoint and the model hold the student alone: its tensors, at its width.
+    student = load_file(tiny_model_dir / "model.safetensors")
+    for saved in (output_dir / "checkpoints" / "step_00000006" / "model.safetensors", output_dir / "last_model"):
+        weights = load_file(saved if saved.suffix else saved / "model.safetensors")
+        assert {key: value.shape for key, value in weights.items()} == {k: v.shape for k, v in student.items()}
+
+
+@pytest.mark.slow
+def test_resume_with_a_teacher_is_bit_exact(distilled_run, synthetic_root, tiny_model_dir, tmp_path):
+    output_dir, _, teacher = distilled_run
+    resumed = tmp_path / "run"
+    shutil.copytree(output_dir / "checkpoints", resumed / "checkpoints")
+    shutil.rmtree(resumed / "checkpoints" / "step_00000006")
+    train(synthetic_root, tiny_model_dir, resumed, *teacher, *SIX_STEPS, "--resume_from_checkpoint", "latest")
+    uninterrupted = load_file(output_dir / "checkpoints" / "step_00000006" / "model.safetensors")
+    continued = load_file(resumed / "checkpoints" / "step_00000006" / "model.safetensors")
+    assert all(torch.equal(continued[key], value) for key, value in uninterrupted.items())
+
+
+def test_a_teacher_of_other_classes_stops_the_run_before_it_starts(synthetic_root, tiny_model_dir, tmp_path):
+    teacher = tmp_path / "teacher"
+    labels = {"id2label": {0: "road", 1: "car", 2: "sky"}, "label2id": {"road": 0, "car": 1, "sky": 2}}
+    DDRNetForSemanticSegmentation(tiny_config(**labels)).save_pretrained(teacher)
+    output_dir = tmp_path / "run"
+    args = ["--model_name_or_path", str(tiny_model_dir), "--data_dir", str(synthetic_root), "--output_dir"]
+    args += [str(output_dir), "--cache_dir", str(tmp_path / "cache"), *TINY_TRAINING_ARGS, *SIX_STEPS]
+    result = run_script("train.py", *args, "--teacher_model_name_or_path", str(teacher))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: --teacher_model_name_or_path {teacher}: the teacher's 3 classes (road, car, sky")
+    assert "are not the student's 19" in last
+    assert not (output_dir / "checkpoints").exists() or not any((output_dir / "checkpoints").iterdir())
+
+
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume_ends_with_the_uninterrupted_weights(synthetic_root, tiny_model_dir, tmp_path):
     schedule = ("--max_train_steps", "12", "--checkpointing_steps", "3", "--logging_steps", "3")

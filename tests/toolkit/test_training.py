@@ -16,14 +16,23 @@ from accelerate import Accelerator, PartialState
 from conftest import REPO_ROOT, load_script, tiny_config
 
 from ddrnet_toolkit.errors import UserInputError
+from ddrnet_toolkit.model_folder import class_names
 from ddrnet_toolkit.training.accelerator import check_distributed_setup, prepare_model_layout
 from ddrnet_toolkit.training.checkpointing import find_latest_checkpoint, resolve_checkpoint
+from ddrnet_toolkit.training.distillation import (
+    DEFAULT_WEIGHTS,
+    DISTILLATION_MODES,
+    Teacher,
+    channel_distillation_loss,
+    load_teacher,
+    pixel_distillation_loss,
+)
 from ddrnet_toolkit.training.guards import NonFiniteGuard, TrainingDiverged
 from ddrnet_toolkit.training.optimization import head_parameters, poly_schedule, sgd_with_momentum_buffers
 from ddrnet_toolkit.training.plan import TrainingPlan
 from ddrnet_toolkit.training.recipes import read_recipe, resolved_recipe, write_recipe
 from ddrnet_toolkit.training.weight_averaging import WeightAverage
-from modeling_ddrnet import DDRNetForSemanticSegmentation
+from modeling_ddrnet import DDRNetConfig, DDRNetForSemanticSegmentation
 
 
 def test_latest_skips_incomplete_checkpoints(tmp_path):
@@ -222,15 +231,31 @@ def test_the_paper_recipes_differ_only_in_the_variant_and_keep_the_techniques_of
     assert (args.learning_rate, args.per_device_train_batch_size, args.num_train_epochs) == (0.01, 6, 484)
 
 
+def test_the_loss_and_the_distillation_options_resolve_to_their_values(capsys):
+    assert parse().loss == "ohem" and parse("--no_ohem").loss == "cross_entropy"
+    assert parse("--loss", "dice_ce_edge").loss == "dice_ce_edge"
+    untaught = parse()
+    assert (untaught.distillation, untaught.distillation_weight, untaught.distillation_temperature) == (None,) * 3
+    taught = parse("--teacher_model_name_or_path", "teacher")
+    assert (taught.distillation, taught.distillation_weight, taught.distillation_temperature) == ("channel", 6.0, 3.0)
+    assert parse("--teacher_model_name_or_path", "teacher", "--distillation", "pixel").distillation_weight == 1.0
+    message = parse_error(capsys, "--no_ohem", "--loss", "dice_ce_edge")
+    assert "--no_ohem means --loss cross_entropy, which contradicts --loss dice_ce_edge" in message
+    message = parse_error(capsys, "--distillation_weight", "2", "--distillation", "pixel")
+    assert "--distillation, --distillation_weight need(s) --teacher_model_name_or_path" in message
+    message = parse_error(capsys, "--teacher_model_name_or_path", "t", "--distillation_temperature", "0")
+    assert "--distillation_temperature must be a positive number, got 0.0" in message
+
+
 def test_command_line_flags_override_the_file(tmp_path):
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("variant: ddrnet-23\nlearning_rate: 0.02\ncrop_size: [512, 256]\nno_ohem: true\n")
+    recipe.write_text("variant: ddrnet-23\nlearning_rate: 0.02\ncrop_size: [512, 256]\nloss: dice_ce_edge\n")
     from_file = parse("--config", str(recipe))
-    assert (from_file.variant, from_file.learning_rate, from_file.crop_size, from_file.no_ohem) == (
+    assert (from_file.variant, from_file.learning_rate, from_file.crop_size, from_file.loss) == (
         "ddrnet-23",
         0.02,
         [512, 256],
-        True,
+        "dice_ce_edge",
     )
     overridden = parse("--config", str(recipe), "--learning_rate", "0.05", "--model_name_or_path", "/models/m")
     assert overridden.learning_rate == 0.05 and overridden.crop_size == [512, 256]
@@ -386,3 +411,86 @@ def test_the_plan_says_when_to_log_evaluate_and_checkpoint():
     assert not plan.is_finished(11) and plan.is_finished(12)
     with pytest.raises(UserInputError, match="fewer images than one batch of 8"):
         TrainingPlan.for_run(batches_per_epoch=0, batch_size=8, gradient_accumulation_steps=1, num_train_epochs=1)
+
+
+# Knowledge distillation.
+def reference_pixel_distillation(student, teacher, valid, temperature):
+    """Pixel by pixel, in float64: T^2 x sum_c p_t(c) (log p_t(c) - log p_s(c)), averaged over valid pixels."""
+    total, count = 0.0, 0
+    for b, y, x in valid.nonzero().tolist():
+        p_t = (teacher[b, :, y, x].double() / temperature).softmax(0)
+        p_s = (student[b, :, y, x].double() / temperature).softmax(0)
+        total += float((p_t * (p_t.log() - p_s.log())).sum())
+        count += 1
+    return temperature**2 * total / max(count, 1)
+
+
+def reference_channel_distillation(student, teacher, valid, temperature):
+    """Map by map, in float64: each class channel a distribution over the valid positions of its image."""
+    batch, num_labels = student.shape[:2]
+    total = 0.0
+    for b in range(batch):
+        keep = valid[b].flatten()
+        for c in range(num_labels):
+            if not keep.any():
+                continue
+            p_t = (teacher[b, c].flatten()[keep].double() / temperature).softmax(0)
+            p_s = (student[b, c].flatten()[keep].double() / temperature).softmax(0)
+            total += float((p_t * (p_t.log() - p_s.log())).sum())
+    return temperature**2 * total / (batch * num_labels)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 3.0])
+@pytest.mark.parametrize(
+    "loss,reference",
+    [
+        (pixel_distillation_loss, reference_pixel_distillation),
+        (channel_distillation_loss, reference_channel_distillation),
+    ],
+)
+def test_distillation_terms_match_a_hand_computation(loss, reference, temperature):
+    torch.manual_seed(int(temperature))
+    student, teacher = torch.randn(2, 4, 6, 5) * 2, torch.randn(2, 4, 6, 5) * 2
+    valid = torch.rand(2, 6, 5) > 0.3
+    valid[1] = False  # an image without a valid pixel adds nothing
+    expected = reference(student, teacher, valid, temperature)
+    assert loss(student, teacher, valid, temperature).item() == pytest.approx(expected, rel=1e-5)
+    # Ignored pixels do not count, whatever the scores there.
+    changed = student.clone()
+    changed[~valid[:, None].expand_as(student)] = 50.0
+    assert loss(changed, teacher, valid, temperature).item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("loss", [pixel_distillation_loss, channel_distillation_loss])
+def test_distillation_is_zero_when_teacher_equals_student_at_temperature_one(loss):
+    logits = torch.randn(2, 5, 7, 7) * 3
+    valid = torch.ones(2, 7, 7, dtype=torch.bool)
+    assert loss(logits, logits.clone(), valid, 1.0).item() == pytest.approx(0.0, abs=1e-6)
+    assert loss(logits, torch.randn(2, 5, 7, 7), valid, 1.0).item() > 0.01
+
+
+@pytest.mark.parametrize("mode", DISTILLATION_MODES)
+def test_gradients_of_the_distillation_term_reach_only_the_student(mode):
+    torch.manual_seed(0)
+    student = DDRNetForSemanticSegmentation(tiny_config()).train()
+    teacher = Teacher(DDRNetForSemanticSegmentation(tiny_config()), mode, 1.0, 3.0)
+    pixel_values, labels = torch.randn(2, 3, 32, 32), torch.randint(0, 19, (2, 32, 32))
+    labels[:, :4] = 255
+    logits = student(pixel_values).logits
+    teacher.loss(pixel_values, logits, labels, align_corners=False).backward()
+    assert not teacher.model.training
+    assert all(p.grad is None and not p.requires_grad for p in teacher.model.parameters())
+    student_grads = [p.grad for p in student.decode_head.parameters()]
+    assert all(g is not None for g in student_grads) and sum(float(g.abs().sum()) for g in student_grads) > 0
+
+
+def test_a_teacher_of_other_classes_is_refused_with_one_line(tiny_model_dir):
+    with pytest.raises(
+        UserInputError,
+        match=r"the teacher's 19 classes \(road, sidewalk, building, wall, \.\.\.\) are not the student's 3",
+    ):
+        load_teacher(tiny_model_dir, ["sky", "road", "car"], 255, "channel", None, 3.0, torch.device("cpu"))
+    teacher = load_teacher(tiny_model_dir, class_names(DDRNetConfig()), 255, "pixel", None, 2.0, torch.device("cpu"))
+    assert (teacher.weight, teacher.temperature, teacher.model.training) == (DEFAULT_WEIGHTS["pixel"], 2.0, False)
+    with pytest.raises(UserInputError, match="--teacher_model_name_or_path: .*holds no config.json"):
+        load_teacher(tiny_model_dir.parent, ["a"], 255, "pixel", None, 2.0, torch.device("cpu"))
