@@ -356,16 +356,24 @@ def predict_inputs(
         {path: error for skipped, _ in found for path, error in skipped.items()}, inputs.count
     )
     before_writing()
-    if processes.is_main and (overwrite or not (writer.output_dir / SETTINGS_FILE).is_file()):
-        write_json(writer.output_dir / SETTINGS_FILE, settings)
+    settings_file = writer.output_dir / SETTINGS_FILE
+    records_settings = processes.is_main and (overwrite or not settings_file.is_file())
+    if records_settings:
+        write_json(settings_file, settings)
     for path in summary.skipped:
         summary.record(path, {}, writer.output_dir, UNREADABLE)
 
     frames = [count for _, count in found]
     progress = processes.progress(None if None in frames else sum(frames), "frame" if inputs.video_names else "image")
     writing = JobWriting(inputs, predict, writer, batch_size, policy, progress)
-    writing.images(work)
-    writing.videos(work)
+    try:
+        writing.images(work)
+        writing.videos(work)
+    except BaseException:
+        # A job that stops before its first output leaves nothing behind (other processes may have written some).
+        if records_settings and processes.count == 1 and summary.images == summary.videos == 0:
+            settings_file.unlink(missing_ok=True)
+        raise
     progress.close()
     summary = PredictionSummary.merged(processes.all_gather(summary), [*inputs.image_names, *inputs.video_names])
     if processes.is_main:
