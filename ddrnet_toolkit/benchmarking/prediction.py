@@ -46,7 +46,9 @@ def measure_prediction(
                 writer = OutputWriter(output_dir, list(formats), [], palette)
                 predict = partial(predict_classes, engine, device=engine.device)
                 start = time.perf_counter()
-                summary = predict_inputs(inputs, predict, writer, batch_size)
+                summary = predict_inputs(
+                    inputs, predict, writer, batch_size, settings={"engine": name}, before_writing=output_dir.mkdir
+                )
                 best[name] = min(best[name], time.perf_counter() - start)
                 assert summary.images == num_images
                 shutil.rmtree(output_dir)
