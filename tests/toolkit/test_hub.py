@@ -37,6 +37,7 @@ from PIL import Image
 from dataset_builders.label_space import default_palette
 from ddrnet_toolkit.errors import UserInputError
 from ddrnet_toolkit.hub import publish
+from ddrnet_toolkit.hub.model_card import model_card
 from ddrnet_toolkit.hub.space_app import APP_TEMPLATE, PUSH_MARKER
 from ddrnet_toolkit.inference.visualization import model_palette, overlay
 from modeling_ddrnet import DDRNetForSemanticSegmentation, DDRNetImageProcessor
@@ -463,3 +464,15 @@ def test_push_again_updates_in_place_and_reports_changes(tiny_model_dir, tmp_pat
     _, changed = publish(tmp_path / "retrained", hub, "org/name")
     assert changed.modified == ["model.safetensors"]
     assert sorted(p.name for p in (hub / "org").iterdir()) == ["name"]  # no staging folder left behind
+
+
+def test_a_distilled_models_card_names_its_teacher(tiny_model):
+    training = {"loss": "ohem", "teacher_model_name_or_path": "runs/teacher/best_model", "distillation": "channel"}
+    training.update(distillation_weight=6.0, distillation_temperature=3.0)
+    card = str(model_card("org/student", tiny_model, None, training, has_sample=False))
+    assert (
+        "Distilled from the teacher `runs/teacher/best_model` (channel-wise, weight 6.0, temperature 3.0) on top of "
+        "its own loss." in card
+    )
+    assert "| teacher_model_name_or_path | runs/teacher/best_model |" in card
+    assert "Distilled" not in str(model_card("org/plain", tiny_model, None, {"loss": "ohem"}, has_sample=False))
