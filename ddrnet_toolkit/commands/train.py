@@ -370,11 +370,10 @@ def teacher_from_arguments(args: argparse.Namespace, dataset, accelerator: Accel
     """The teacher of `--teacher_model_name_or_path` on this process's device, under the run's autocast."""
     if args.teacher_model_name_or_path is None:
         return None
-    label_space = dataset.label_space
     teacher = load_teacher(
         args.teacher_model_name_or_path,
-        [label_space.id2label[index] for index in range(label_space.num_labels)],
-        label_space.ignore_index,
+        list(dataset.label_space.names),
+        dataset.label_space.ignore_index,
         mode=args.distillation,
         weight=args.distillation_weight,
         temperature=args.distillation_temperature,

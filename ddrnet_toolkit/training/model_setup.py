@@ -25,15 +25,16 @@ from ..model_folder import check_model_folder
 
 logger = get_logger(__name__)
 DEFAULT_VARIANT = "ddrnet-23-slim"
+# Recorded only when a teacher is given.
+DISTILLATION_OPTIONS = ("teacher_model_name_or_path", "distillation", "distillation_weight", "distillation_temperature")
 # What a model card reports of a run's options.
 RECORDED_OPTIONS = (
     "variant", "model_name_or_path", "learning_rate", "momentum", "weight_decay", "poly_power",
     "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_train_steps",
     "crop_size", "base_size", "scale_range", "loss", "seed", "mixed_precision", "train_split",
     "ema_decay", "warmup_steps", "head_lr_multiplier", "rare_class_probability", "color_jitter",
-    "teacher_model_name_or_path", "distillation", "distillation_weight", "distillation_temperature",
+    *DISTILLATION_OPTIONS,
 )  # fmt: skip
-DISTILLATION_OPTIONS = RECORDED_OPTIONS[-4:]  # recorded when a teacher is given
 
 
 def class_weights_choice(choice: str | None, dataset: SelectedDataset) -> str:

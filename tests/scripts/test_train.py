@@ -168,6 +168,19 @@ PLUS_OVERRIDES = ("--config", PLUS_RECIPE, "--ema_decay", "0.9", "--warmup_steps
 SIX_STEPS = ("--max_train_steps", "6", "--eval_steps", "3", "--checkpointing_steps", "3")
 
 
+def resume_from_step_3(output_dir, synthetic_root, tiny_model_dir, tmp_path, *extra):
+    """Resume a finished 6-step run from its step-3 checkpoint with the same options (`extra` beyond SIX_STEPS),
+    check that its step-6 weights equal the uninterrupted run's bit for bit, and return the resumed run's folder."""
+    resumed = tmp_path / "run"
+    shutil.copytree(output_dir / "checkpoints", resumed / "checkpoints")
+    shutil.rmtree(resumed / "checkpoints" / "step_00000006")
+    train(synthetic_root, tiny_model_dir, resumed, *extra, *SIX_STEPS, "--resume_from_checkpoint", "latest")
+    uninterrupted = load_file(output_dir / "checkpoints" / "step_00000006" / "model.safetensors")
+    continued = load_file(resumed / "checkpoints" / "step_00000006" / "model.safetensors")
+    assert all(torch.equal(continued[key], value) for key, value in uninterrupted.items())
+    return resumed
+
+
 @pytest.fixture(scope="module")
 def plus_run(synthetic_root, tiny_model_dir, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("plus") / "run"
@@ -199,13 +212,7 @@ def test_the_plus_recipe_publishes_the_average_of_the_weights_and_records_its_co
 @pytest.mark.slow
 def test_resume_with_the_average_of_the_weights_is_bit_exact(plus_run, synthetic_root, tiny_model_dir, tmp_path):
     output_dir, _ = plus_run
-    resumed = tmp_path / "run"
-    shutil.copytree(output_dir / "checkpoints", resumed / "checkpoints")
-    shutil.rmtree(resumed / "checkpoints" / "step_00000006")
-    train(synthetic_root, tiny_model_dir, resumed, *PLUS_OVERRIDES, *SIX_STEPS, "--resume_from_checkpoint", "latest")
-    uninterrupted = load_file(output_dir / "checkpoints" / "step_00000006" / "model.safetensors")
-    continued = load_file(resumed / "checkpoints" / "step_00000006" / "model.safetensors")
-    assert all(torch.equal(continued[key], value) for key, value in uninterrupted.items())
+    resumed = resume_from_step_3(output_dir, synthetic_root, tiny_model_dir, tmp_path, *PLUS_OVERRIDES)
     uninterrupted = torch.load(output_dir / "checkpoints" / "step_00000006" / "custom_checkpoint_1.pkl")
     continued = torch.load(resumed / "checkpoints" / "step_00000006" / "custom_checkpoint_1.pkl")
     assert continued["num_updates"] == uninterrupted["num_updates"] == 6
@@ -264,13 +271,7 @@ def test_distillation_logs_its_term_records_the_teacher_and_saves_only_the_stude
 @pytest.mark.slow
 def test_resume_with_a_teacher_is_bit_exact(distilled_run, synthetic_root, tiny_model_dir, tmp_path):
     output_dir, _, teacher = distilled_run
-    resumed = tmp_path / "run"
-    shutil.copytree(output_dir / "checkpoints", resumed / "checkpoints")
-    shutil.rmtree(resumed / "checkpoints" / "step_00000006")
-    train(synthetic_root, tiny_model_dir, resumed, *teacher, *SIX_STEPS, "--resume_from_checkpoint", "latest")
-    uninterrupted = load_file(output_dir / "checkpoints" / "step_00000006" / "model.safetensors")
-    continued = load_file(resumed / "checkpoints" / "step_00000006" / "model.safetensors")
-    assert all(torch.equal(continued[key], value) for key, value in uninterrupted.items())
+    resume_from_step_3(output_dir, synthetic_root, tiny_model_dir, tmp_path, *teacher)
 
 
 def test_a_teacher_of_other_classes_stops_the_run_before_it_starts(synthetic_root, tiny_model_dir, tmp_path):
